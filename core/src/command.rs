@@ -1,0 +1,290 @@
+//! The [`Command`] trait: one unit of behaviour, declared once.
+//!
+//! A command family (a crate such as `ftpsh-cmd-ls`) is a unit struct that
+//! declares its wire verbs as [`VerbSpec`]s — verb, seed aliases, syntax,
+//! help, required permission, whether it needs a data connection, its `FEAT`
+//! line and runnable examples — and implements [`Command::run`]. `FEAT`,
+//! `HELP`, login and permission checks and the daemon's dispatch are all
+//! derived from these declarations, so adding a command is one crate plus
+//! one line in the built-in list, and a plugin wrapped as a `Command` needs
+//! no change to the daemon.
+//!
+//! `run` is called on a worker thread and may block on the disk; it must not
+//! touch sockets. Anything that needs the event loop (a data transfer, a
+//! passive listener, closing the connection) is returned as an [`Outcome`].
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use crate::auth::Permission;
+use crate::reply::Reply;
+use crate::request::Request;
+use crate::session::Session;
+
+/// One wire verb and everything the registry needs to know about it.
+#[derive(Debug, Clone)]
+pub struct VerbSpec {
+    /// Canonical verb, upper case (`"LIST"`).
+    pub verb: String,
+    /// Other verbs dispatched to the same handler (`"LS"`); the handler sees
+    /// the canonical verb.
+    pub aliases: Vec<String>,
+    /// Syntax in RFC notation, e.g. `"RETR <SP> pathname"`.
+    pub syntax: String,
+    /// One-line help text.
+    pub help: String,
+    /// True when the verb requires a logged-in user (`530` otherwise).
+    pub login: bool,
+    /// The permission required, if any (`550` otherwise).
+    pub permission: Option<Permission>,
+    /// True when the verb transfers over a data connection, so the daemon
+    /// answers `425` unless PASV/EPSV came first.
+    pub data: bool,
+    /// True when the daemon may run it while a transfer is in progress
+    /// (ABOR, STAT, NOOP, QUIT); other verbs wait for the transfer to end.
+    pub during_transfer: bool,
+    /// The line this verb adds to the `FEAT` reply (RFC 2389), if any.
+    pub feat: Option<String>,
+    /// Documented examples, executed by each command crate's tests.
+    pub examples: Vec<Example>,
+}
+
+/// A documented example: a request line and the reply code it yields
+/// against the standard test fixture (see `testkit`).
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// The request line, without CRLF (`"SIZE hello.txt"`).
+    pub request: String,
+    /// The reply code expected (the preliminary `150` for transfers).
+    pub code: u16,
+    /// What the example shows.
+    pub about: String,
+}
+
+impl VerbSpec {
+    /// A verb that requires login and nothing else.
+    pub fn new(verb: &str, syntax: &str, help: &str) -> Self {
+        Self {
+            verb: verb.to_ascii_uppercase(),
+            aliases: Vec::new(),
+            syntax: syntax.to_owned(),
+            help: help.to_owned(),
+            login: true,
+            permission: None,
+            data: false,
+            during_transfer: false,
+            feat: None,
+            examples: Vec::new(),
+        }
+    }
+
+    /// Adds an alias verb.
+    pub fn alias(mut self, verb: &str) -> Self {
+        self.aliases.push(verb.to_ascii_uppercase());
+        self
+    }
+
+    /// Allows the verb before login.
+    pub fn no_login(mut self) -> Self {
+        self.login = false;
+        self
+    }
+
+    /// Requires `p`.
+    pub fn permission(mut self, p: Permission) -> Self {
+        self.permission = Some(p);
+        self
+    }
+
+    /// Marks the verb as using a data connection.
+    pub fn data(mut self) -> Self {
+        self.data = true;
+        self
+    }
+
+    /// Allows the verb during a transfer.
+    pub fn during_transfer(mut self) -> Self {
+        self.during_transfer = true;
+        self
+    }
+
+    /// Sets the `FEAT` line.
+    pub fn feat(mut self, line: &str) -> Self {
+        self.feat = Some(line.to_owned());
+        self
+    }
+
+    /// Adds an example.
+    pub fn example(mut self, request: &str, code: u16, about: &str) -> Self {
+        self.examples.push(Example {
+            request: request.to_owned(),
+            code,
+            about: about.to_owned(),
+        });
+        self
+    }
+
+    /// The canonical verb and its aliases.
+    pub fn all_verbs(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.verb.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+}
+
+/// A command family. See the module docs.
+pub trait Command: Send + Sync {
+    /// Short family name, e.g. `"ls"`; used in logs and listings.
+    fn name(&self) -> &str;
+
+    /// The verbs this command answers. Called once, at registration.
+    fn verbs(&self) -> Vec<VerbSpec>;
+
+    /// Executes `request` (its verb is the canonical one). Login and
+    /// permission were already checked against the [`VerbSpec`]. May block
+    /// on the disk; must not panic on any argument.
+    fn run(&self, request: &Request, session: &mut Session) -> Outcome;
+}
+
+/// What a command asks of the event loop.
+pub enum Outcome {
+    /// Send this reply.
+    Reply(Reply),
+    /// Send this reply after a delay (failed logins), without holding a
+    /// worker.
+    Delayed {
+        /// The reply.
+        reply: Reply,
+        /// How long to wait before sending it.
+        delay: Duration,
+    },
+    /// Open the prepared data connection, send `opening` (a `150`), run the
+    /// transfer, then send `226` (or `426`/`451`/`452`).
+    Transfer {
+        /// The preliminary reply.
+        opening: Reply,
+        /// What to transfer.
+        transfer: Transfer,
+    },
+    /// Replace the session's passive listener by `listener` and send
+    /// `reply` (227/229).
+    Passive {
+        /// A bound, listening socket; the loop makes it non-blocking.
+        listener: TcpListener,
+        /// The reply announcing it.
+        reply: Reply,
+    },
+    /// Abort the transfer in progress, if any (RFC 959 §4.1.3 ABOR).
+    Abort,
+    /// Send this reply, then close the control connection once any transfer
+    /// in progress has finished (QUIT).
+    Close(Reply),
+}
+
+impl From<Reply> for Outcome {
+    fn from(r: Reply) -> Self {
+        Self::Reply(r)
+    }
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Reply(r) => f.debug_tuple("Reply").field(r).finish(),
+            Self::Delayed { reply, delay } => f
+                .debug_struct("Delayed")
+                .field("reply", reply)
+                .field("delay", delay)
+                .finish(),
+            Self::Transfer { opening, transfer } => f
+                .debug_struct("Transfer")
+                .field("opening", opening)
+                .field("transfer", transfer)
+                .finish(),
+            Self::Passive { listener, reply } => f
+                .debug_struct("Passive")
+                .field("listener", &listener.local_addr().ok())
+                .field("reply", reply)
+                .finish(),
+            Self::Abort => f.write_str("Abort"),
+            Self::Close(r) => f.debug_tuple("Close").field(r).finish(),
+        }
+    }
+}
+
+impl Outcome {
+    /// The reply code the client sees first.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Self::Reply(r) | Self::Delayed { reply: r, .. } | Self::Close(r) => Some(r.code.0),
+            Self::Transfer { opening, .. } => Some(opening.code.0),
+            Self::Passive { reply, .. } => Some(reply.code.0),
+            Self::Abort => None,
+        }
+    }
+}
+
+/// A data transfer, in one direction.
+pub enum Transfer {
+    /// Server to client.
+    Send(DataSource),
+    /// Client to server.
+    Receive(Box<dyn UploadSink>),
+}
+
+impl std::fmt::Debug for Transfer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Send(s) => f.debug_tuple("Send").field(s).finish(),
+            Self::Receive(_) => f.write_str("Receive(..)"),
+        }
+    }
+}
+
+/// What a `Send` transfer reads from.
+#[derive(Debug)]
+pub enum DataSource {
+    /// A file, sent from `offset` (bytes, from REST) to its end; the daemon
+    /// uses `sendfile(2)` for it.
+    File {
+        /// The opened file.
+        file: File,
+        /// Start offset in bytes.
+        offset: u64,
+    },
+    /// Bytes produced in advance (a directory listing).
+    Bytes(Vec<u8>),
+}
+
+/// Where a `Receive` transfer writes. The loop writes received bytes in
+/// bounded chunks, then calls [`UploadSink::commit`] on a worker when the
+/// client closes the data connection. Dropping the sink without committing
+/// (ABOR, dropped connection, write error) must leave any existing file as
+/// it was, or — for appends — with only whole received chunks added.
+pub trait UploadSink: Write + Send {
+    /// Makes the upload visible under its final name and reports the
+    /// result: `226` on success, `451`/`452`/`552`/`553` on failure.
+    fn commit(self: Box<Self>) -> Reply;
+
+    /// Bytes written so far.
+    fn written(&self) -> u64;
+}
+
+/// Convenience: a reply for an I/O error during a transfer.
+pub fn transfer_error_reply(err: &io::Error) -> Reply {
+    use crate::reply::ReplyCode;
+    match err.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Reply::new(
+            ReplyCode::INSUFFICIENT_STORAGE,
+            "transfer aborted: insufficient storage space",
+        ),
+        io::ErrorKind::FileTooLarge => Reply::new(
+            ReplyCode::EXCEEDED_STORAGE,
+            "transfer aborted: exceeded storage allocation",
+        ),
+        _ => Reply::new(
+            ReplyCode::LOCAL_ERROR,
+            format!("transfer aborted: local error: {err}"),
+        ),
+    }
+}

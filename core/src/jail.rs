@@ -1,0 +1,266 @@
+//! The filesystem jail: every path a client names resolves inside its user's
+//! root (RFC 2577 §5 "protecting against directory traversal").
+//!
+//! Two layers. [`VirtualPath`] normalises what the client typed against the
+//! session's current directory, lexically, so `..` stops at `/`. [`Jail`] then
+//! performs every filesystem call through a `cap-std` [`Dir`] capability
+//! opened on the root, so symlinks pointing outside, absolute symlink targets
+//! and races cannot leave it either: cap-std refuses any resolution that
+//! would step out of the directory handle.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use thiserror::Error;
+
+/// A normalised absolute path inside the jail, as the client sees it:
+/// always starts with `/`, no `.`/`..` components, no trailing `/` (except
+/// the root itself), no empty components, no NUL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VirtualPath(String);
+
+/// A client path that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PathError {
+    /// The path contains a NUL byte (reply `501`).
+    #[error("path contains a NUL byte")]
+    Nul,
+    /// The path is empty (reply `501`).
+    #[error("empty path")]
+    Empty,
+}
+
+impl VirtualPath {
+    /// The jail root, `/`.
+    pub fn root() -> Self {
+        Self("/".to_owned())
+    }
+
+    /// Resolves `arg` (absolute, or relative to `self`) to a normalised path.
+    /// `..` above `/` stays at `/`, as on a chrooted server.
+    ///
+    /// # Errors
+    /// [`PathError::Nul`] or [`PathError::Empty`].
+    pub fn resolve(&self, arg: &str) -> Result<Self, PathError> {
+        if arg.contains('\0') {
+            return Err(PathError::Nul);
+        }
+        if arg.is_empty() {
+            return Err(PathError::Empty);
+        }
+        let mut parts: Vec<&str> = if arg.starts_with('/') {
+            Vec::new()
+        } else {
+            self.components().collect()
+        };
+        for part in arg.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                p => parts.push(p),
+            }
+        }
+        Ok(Self::from_parts(&parts))
+    }
+
+    fn from_parts(parts: &[&str]) -> Self {
+        let mut s = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum::<usize>().max(1));
+        for p in parts {
+            s.push('/');
+            s.push_str(p);
+        }
+        if s.is_empty() {
+            s.push('/');
+        }
+        Self(s)
+    }
+
+    /// The components below the root, in order.
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/').filter(|c| !c.is_empty())
+    }
+
+    /// True for `/`.
+    pub fn is_root(&self) -> bool {
+        self.0 == "/"
+    }
+
+    /// The path as the client sees it, e.g. `/docs/a.txt`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path relative to the jail root, for cap-std calls: `.` for the
+    /// root, otherwise the path without its leading `/`.
+    pub fn relative(&self) -> &Path {
+        if self.is_root() {
+            Path::new(".")
+        } else {
+            Path::new(&self.0[1..])
+        }
+    }
+
+    /// The parent directory (the root is its own parent).
+    pub fn parent(&self) -> Self {
+        let parts: Vec<&str> = self.components().collect();
+        Self::from_parts(&parts[..parts.len().saturating_sub(1)])
+    }
+
+    /// The last component, or `None` for the root.
+    pub fn file_name(&self) -> Option<&str> {
+        self.components().last()
+    }
+
+    /// `self` with `name` appended as one more component.
+    pub fn join(&self, name: &str) -> Result<Self, PathError> {
+        self.resolve(name)
+    }
+}
+
+impl fmt::Display for VirtualPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user's root directory as a capability. Cloning is cheap (shared handle).
+#[derive(Debug, Clone)]
+pub struct Jail {
+    root: Arc<Dir>,
+    path: Arc<PathBuf>,
+}
+
+impl Jail {
+    /// Opens `root` as the jail. This is the only ambient-authority call;
+    /// everything afterwards goes through the handle.
+    ///
+    /// # Errors
+    /// The I/O error from opening the directory.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        let dir = Dir::open_ambient_dir(root, ambient_authority())?;
+        Ok(Self {
+            root: Arc::new(dir),
+            path: Arc::new(root.to_path_buf()),
+        })
+    }
+
+    /// The root directory handle. Join [`VirtualPath::relative`] paths to it.
+    pub fn dir(&self) -> &Dir {
+        &self.root
+    }
+
+    /// Where the root is on the host, for logs only; never send it to a
+    /// client.
+    pub fn host_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the directory at `path` as a capability of its own.
+    ///
+    /// # Errors
+    /// `NotFound`, `NotADirectory`, or `PermissionDenied` when resolution
+    /// would leave the jail.
+    pub fn open_dir(&self, path: &VirtualPath) -> io::Result<Dir> {
+        if path.is_root() {
+            self.root.try_clone()
+        } else {
+            self.root.open_dir(path.relative())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn resolve_table() {
+        let cwd = VirtualPath::root().resolve("/docs/sub").unwrap();
+        let rows = [
+            ("a.txt", "/docs/sub/a.txt"),
+            ("/a.txt", "/a.txt"),
+            ("..", "/docs"),
+            ("../..", "/"),
+            ("../../../../etc/passwd", "/etc/passwd"),
+            ("./x/./y/", "/docs/sub/x/y"),
+            ("//x//y", "/x/y"),
+            ("/", "/"),
+            ("dir\\b.txt", "/docs/sub/dir\\b.txt"),
+        ];
+        for (arg, want) in rows {
+            assert_eq!(cwd.resolve(arg).unwrap().as_str(), want, "{arg}");
+        }
+        assert_eq!(cwd.resolve("a\0b"), Err(PathError::Nul));
+        assert_eq!(cwd.resolve(""), Err(PathError::Empty));
+    }
+
+    #[test]
+    fn parent_and_name() {
+        let p = VirtualPath::root().resolve("/a/b").unwrap();
+        assert_eq!(p.parent().as_str(), "/a");
+        assert_eq!(p.file_name(), Some("b"));
+        assert_eq!(VirtualPath::root().parent().as_str(), "/");
+        assert_eq!(VirtualPath::root().file_name(), None);
+        assert_eq!(VirtualPath::root().relative(), Path::new("."));
+    }
+
+    #[test]
+    fn symlink_out_of_jail_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"top secret").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("escape")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.path().join("passwd")).unwrap();
+        let jail = Jail::open(root.path()).unwrap();
+        let p = VirtualPath::root().resolve("escape/secret").unwrap();
+        assert!(jail.dir().read(p.relative()).is_err());
+        let p = VirtualPath::root().resolve("passwd").unwrap();
+        assert!(jail.dir().read(p.relative()).is_err());
+        assert!(
+            jail.open_dir(&VirtualPath::root().resolve("escape").unwrap())
+                .is_err()
+        );
+    }
+
+    proptest! {
+        /// No sequence of components, however hostile, resolves to a path
+        /// with `..`, `.` or an empty component, or to a relative path that
+        /// is absolute.
+        #[test]
+        fn resolve_never_escapes(
+            cwd in proptest::collection::vec("[a-z.]{1,3}", 0..4),
+            arg in proptest::collection::vec(prop_oneof!["\\.\\.", "\\.", "", "[a-z]{1,3}", "/"], 0..12),
+        ) {
+            let cwd = VirtualPath::root().resolve(&format!("/{}", cwd.join("/"))).unwrap();
+            let arg = arg.join("/");
+            if let Ok(p) = cwd.resolve(&arg) {
+                prop_assert!(p.as_str().starts_with('/'));
+                prop_assert!(p.components().all(|c| c != ".." && c != "." && !c.is_empty()));
+                prop_assert!(p.relative().is_relative());
+            }
+        }
+
+        /// Through the jail, any client path reads only files under the root.
+        #[test]
+        fn jail_reads_only_inside(arg in "[./a-z]{0,24}") {
+            let base = tempfile::tempdir().unwrap();
+            let root = base.path().join("root");
+            std::fs::create_dir_all(root.join("a")).unwrap();
+            std::fs::write(base.path().join("outside"), b"OUT").unwrap();
+            std::fs::write(root.join("a/inside"), b"IN").unwrap();
+            let jail = Jail::open(&root).unwrap();
+            if let Ok(p) = VirtualPath::root().resolve(&format!("a/{arg}outside")) {
+                if let Ok(data) = jail.dir().read(p.relative()) {
+                    prop_assert_ne!(data, b"OUT".to_vec());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Core of ftpsh: FTP protocol types, the [`Command`] trait and
+//! [`Registry`], sessions, users and the filesystem [`Jail`].
+//!
+//! Everything here is pure or works through a capability handle: no sockets,
+//! no event loop. The daemon (`ftpsh-daemon`) drives these types over
+//! sockets; the command crates (`ftpsh-cmd-*`) implement [`Command`]; the
+//! shell reuses the protocol types. The main trade-off: commands run on
+//! worker threads with exclusive access to their [`Session`], so they may
+//! block on the disk and need no locks, but anything touching a socket has to
+//! be returned to the event loop as an [`Outcome`].
+
+pub mod auth;
+pub mod command;
+pub mod error;
+pub mod jail;
+pub mod registry;
+pub mod reply;
+pub mod request;
+pub mod session;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod upload;
+
+pub use auth::{Permission, Permissions, User, Users};
+pub use command::{Command, DataSource, Example, Outcome, Transfer, UploadSink, VerbSpec};
+pub use error::{io_reply, path_reply};
+pub use jail::{Jail, PathError, VirtualPath};
+pub use registry::{Entry, Registry, RegistryError};
+pub use reply::{Reply, ReplyCode};
+pub use request::{LineReader, ParseError, Request};
+pub use session::{Login, ServerConfig, Session, TransferType};

@@ -1,0 +1,230 @@
+//! The command registry: verb → command, with everything derived from the
+//! commands' [`VerbSpec`]s (FEAT lines, HELP text, login and permission
+//! checks).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::command::{Command, VerbSpec};
+use crate::reply::{Reply, ReplyCode};
+use crate::request::Request;
+use crate::session::Session;
+
+/// One registered verb.
+#[derive(Clone)]
+pub struct Entry {
+    /// The command that runs it.
+    pub command: Arc<dyn Command>,
+    /// Its declaration.
+    pub spec: Arc<VerbSpec>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("command", &self.command.name())
+            .field("verb", &self.spec.verb)
+            .finish()
+    }
+}
+
+/// Why a command cannot be registered.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RegistryError {
+    /// A verb or alias is already taken.
+    #[error("verb {verb} of command {command:?} is already provided by {existing:?}")]
+    Collision {
+        /// The verb.
+        verb: String,
+        /// The new command's name.
+        command: String,
+        /// The command that has it.
+        existing: String,
+    },
+    /// A verb is not 1–16 ASCII letters.
+    #[error("verb {verb:?} of command {command:?} is not 1-16 ASCII letters")]
+    BadVerb {
+        /// The verb.
+        verb: String,
+        /// The command's name.
+        command: String,
+    },
+}
+
+/// Verb → command table. Built once at start, then shared read-only.
+#[derive(Default, Clone)]
+pub struct Registry {
+    by_verb: BTreeMap<String, Entry>,
+    specs: Vec<Arc<VerbSpec>>,
+    commands: Vec<Arc<dyn Command>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("verbs", &self.by_verb.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers every verb of `command`; nothing is registered if any of
+    /// them collides.
+    ///
+    /// # Errors
+    /// [`RegistryError::Collision`] or [`RegistryError::BadVerb`].
+    pub fn register(&mut self, command: Arc<dyn Command>) -> Result<(), RegistryError> {
+        let specs: Vec<Arc<VerbSpec>> = command.verbs().into_iter().map(Arc::new).collect();
+        let mut seen = Vec::new();
+        for spec in &specs {
+            for verb in spec.all_verbs() {
+                if verb.is_empty()
+                    || verb.len() > crate::request::MAX_VERB
+                    || !verb.bytes().all(|b| b.is_ascii_uppercase())
+                {
+                    return Err(RegistryError::BadVerb {
+                        verb: verb.to_owned(),
+                        command: command.name().to_owned(),
+                    });
+                }
+                let existing = self
+                    .by_verb
+                    .get(verb)
+                    .map(|e| e.command.name().to_owned())
+                    .or_else(|| seen.contains(&verb).then(|| command.name().to_owned()));
+                if let Some(existing) = existing {
+                    return Err(RegistryError::Collision {
+                        verb: verb.to_owned(),
+                        command: command.name().to_owned(),
+                        existing,
+                    });
+                }
+                seen.push(verb);
+            }
+        }
+        for spec in specs {
+            for verb in spec.all_verbs() {
+                self.by_verb.insert(
+                    verb.to_owned(),
+                    Entry {
+                        command: command.clone(),
+                        spec: spec.clone(),
+                    },
+                );
+            }
+            self.specs.push(spec);
+        }
+        self.commands.push(command);
+        Ok(())
+    }
+
+    /// The entry for `verb` (upper case) or one of its aliases.
+    pub fn lookup(&self, verb: &str) -> Option<&Entry> {
+        self.by_verb.get(verb)
+    }
+
+    /// Every canonical verb's declaration, in registration order.
+    pub fn specs(&self) -> &[Arc<VerbSpec>] {
+        &self.specs
+    }
+
+    /// Every registered command, in registration order.
+    pub fn commands(&self) -> &[Arc<dyn Command>] {
+        &self.commands
+    }
+
+    /// Looks `request` up and checks login and permission, returning the
+    /// entry and the request rewritten to the canonical verb.
+    ///
+    /// # Errors
+    /// The reply to send instead: `500` unknown verb, `530` not logged in,
+    /// `550` permission denied.
+    pub fn authorize(
+        &self,
+        request: &Request,
+        session: &Session,
+    ) -> Result<(Entry, Request), Reply> {
+        let entry = self.lookup(&request.verb).ok_or_else(|| {
+            Reply::new(
+                ReplyCode::SYNTAX_ERROR,
+                format!("{}: command not understood", request.verb),
+            )
+        })?;
+        if entry.spec.login && session.user().is_none() {
+            return Err(Reply::new(
+                ReplyCode::NOT_LOGGED_IN,
+                "please log in with USER and PASS first",
+            ));
+        }
+        if let Some(p) = entry.spec.permission
+            && !session.allows(p)
+        {
+            return Err(Reply::new(
+                ReplyCode::FILE_UNAVAILABLE,
+                format!(
+                    "{}: permission denied (needs '{}')",
+                    entry.spec.verb,
+                    p.letter()
+                ),
+            ));
+        }
+        let canonical = Request {
+            verb: entry.spec.verb.clone(),
+            arg: request.arg.clone(),
+        };
+        Ok((entry.clone(), canonical))
+    }
+
+    /// The `FEAT` reply (RFC 2389 §3.2): `211-Features:`, one indented line
+    /// per feature, `211 End`.
+    pub fn feat_reply(&self) -> Reply {
+        let mut feats: Vec<&str> = self
+            .specs
+            .iter()
+            .filter_map(|s| s.feat.as_deref())
+            .collect();
+        feats.sort_unstable();
+        feats.dedup();
+        if feats.is_empty() {
+            return Reply::new(ReplyCode::SYSTEM_STATUS, "no features");
+        }
+        let mut lines = vec!["Features:".to_owned()];
+        lines.extend(feats.iter().map(|f| f.to_string()));
+        lines.push("End".to_owned());
+        Reply::multiline(ReplyCode::SYSTEM_STATUS, lines)
+    }
+
+    /// The `HELP` reply (RFC 959 §4.1.3): all verbs, or the syntax and help
+    /// of one verb (`501` if unknown).
+    pub fn help_reply(&self, verb: Option<&str>) -> Reply {
+        match verb {
+            Some(v) => match self.lookup(&v.trim().to_ascii_uppercase()) {
+                Some(e) => {
+                    let mut text = format!("Syntax: {} -- {}", e.spec.syntax, e.spec.help);
+                    if !e.spec.aliases.is_empty() {
+                        text.push_str(&format!(" (aliases: {})", e.spec.aliases.join(", ")));
+                    }
+                    Reply::new(ReplyCode::HELP, text)
+                }
+                None => Reply::new(
+                    ReplyCode::PARAMETER_SYNTAX_ERROR,
+                    format!("{}: unknown command", v.trim()),
+                ),
+            },
+            None => {
+                let verbs: Vec<&str> = self.by_verb.keys().map(String::as_str).collect();
+                let mut lines = vec!["The following commands are recognized:".to_owned()];
+                lines.extend(verbs.chunks(8).map(|c| c.join(" ")));
+                lines.push("Help OK.".to_owned());
+                Reply::multiline(ReplyCode::HELP, lines)
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Per-connection session state that commands read and change.
+//!
+//! The daemon owns one [`Session`] per control connection and lends it to a
+//! worker for the duration of one command, so commands never share mutable
+//! state and need no locks. Loop-only state (sockets, buffers, the transfer
+//! in progress) lives in the daemon, not here.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::{Permission, User, Users};
+use crate::jail::{Jail, VirtualPath};
+use crate::registry::Registry;
+
+/// Server-wide settings that commands need.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Accounts.
+    pub users: Users,
+    /// The `220` greeting text.
+    pub banner: String,
+    /// Ports for passive listeners; `None` lets the OS choose.
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// How long a failed `PASS` waits before its `530`.
+    pub login_failure_delay: Duration,
+    /// Failed logins after which the connection is closed (`421`).
+    pub max_login_failures: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            users: Users::new(),
+            banner: "ftpshd ready".to_owned(),
+            passive_ports: None,
+            login_failure_delay: Duration::from_secs(1),
+            max_login_failures: 3,
+        }
+    }
+}
+
+/// FTP representation type (RFC 959 §3.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransferType {
+    /// `TYPE A`. As with vsftpd's defaults, file data is still sent
+    /// unchanged; listings always use CRLF.
+    Ascii,
+    /// `TYPE I`.
+    #[default]
+    Binary,
+}
+
+/// Login progress (RFC 959 §5.4 USER/PASS sequence).
+#[derive(Debug, Clone, Default)]
+pub enum Login {
+    /// Nothing sent yet.
+    #[default]
+    None,
+    /// `USER` accepted, waiting for `PASS`.
+    NeedPassword {
+        /// The name given with USER.
+        user: String,
+    },
+    /// Logged in.
+    LoggedIn {
+        /// The account.
+        user: Arc<User>,
+        /// The user's root as a capability.
+        jail: Jail,
+    },
+}
+
+/// The state of one control connection, as commands see it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Server-wide settings.
+    pub config: Arc<ServerConfig>,
+    /// The command registry (for FEAT and HELP).
+    pub registry: Arc<Registry>,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Our end of the control connection (the address PASV announces).
+    pub local: SocketAddr,
+    /// Login progress.
+    pub login: Login,
+    /// Failed PASS attempts on this connection.
+    pub failed_logins: u32,
+    /// Current directory.
+    pub cwd: VirtualPath,
+    /// Representation type.
+    pub transfer_type: TransferType,
+    /// Restart marker from REST (RFC 3659 §5), consumed by the next
+    /// RETR/STOR/APPE.
+    pub restart_offset: u64,
+    /// Source path from RNFR, consumed by RNTO.
+    pub rename_from: Option<VirtualPath>,
+    /// True after `EPSV ALL` (RFC 2428 §4): PASV is refused from then on.
+    pub epsv_all: bool,
+    /// True after `OPTS UTF8 ON` (RFC 2640); paths are UTF-8 either way.
+    pub utf8: bool,
+}
+
+impl Session {
+    /// A fresh, logged-out session.
+    pub fn new(
+        config: Arc<ServerConfig>,
+        registry: Arc<Registry>,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Self {
+        Self {
+            config,
+            registry,
+            peer,
+            local,
+            login: Login::None,
+            failed_logins: 0,
+            cwd: VirtualPath::root(),
+            transfer_type: TransferType::default(),
+            restart_offset: 0,
+            rename_from: None,
+            epsv_all: false,
+            utf8: true,
+        }
+    }
+
+    /// The logged-in user, if any.
+    pub fn user(&self) -> Option<&Arc<User>> {
+        match &self.login {
+            Login::LoggedIn { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+
+    /// The jail, if logged in.
+    pub fn jail(&self) -> Option<&Jail> {
+        match &self.login {
+            Login::LoggedIn { jail, .. } => Some(jail),
+            _ => None,
+        }
+    }
+
+    /// True when `p` is granted to the logged-in user.
+    pub fn allows(&self, p: Permission) -> bool {
+        self.user().is_some_and(|u| u.permissions.allows(p))
+    }
+
+    /// Resets everything a new login must not inherit (REIN, a second USER).
+    pub fn reset_login(&mut self) {
+        self.login = Login::None;
+        self.cwd = VirtualPath::root();
+        self.restart_offset = 0;
+        self.rename_from = None;
+    }
+
+    /// Takes the pending restart marker, leaving 0.
+    pub fn take_restart_offset(&mut self) -> u64 {
+        std::mem::take(&mut self.restart_offset)
+    }
+}

@@ -1,0 +1,167 @@
+//! Test helpers for command crates (feature `testkit`): a logged-in
+//! [`Session`] over a real temp-dir jail with a standard fixture, and
+//! [`check_examples`], which runs every documented [`Example`] of a command
+//! so help text cannot drift from behaviour.
+//!
+//! The fixture (root of the jail):
+//!
+//! | path | content |
+//! |---|---|
+//! | `hello.txt` | `hello, world\n` (13 bytes) |
+//! | `data.bin` | 3000 bytes, `i % 251` |
+//! | `docs/` | directory |
+//! | `docs/readme.md` | `# docs\n` |
+//! | `empty/` | empty directory |
+//!
+//! Users: `alice`/`secret` with all permissions (logged in), `reader`/`pw`
+//! with `elr`, and anonymous.
+//!
+//! [`Example`]: crate::Example
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::{User, Users};
+use crate::command::{Command, Outcome};
+use crate::jail::Jail;
+use crate::registry::Registry;
+use crate::request::Request;
+use crate::session::{Login, ServerConfig, Session};
+
+/// A session over a fresh fixture directory.
+pub struct TestSession {
+    /// The jail root; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The session, logged in as `alice` unless [`TestSession::logged_out`].
+    pub session: Session,
+}
+
+/// Writes the standard fixture into `root`.
+///
+/// # Panics
+/// If the files cannot be written (tests only).
+pub fn write_fixture(root: &Path) {
+    std::fs::write(root.join("hello.txt"), b"hello, world\n").expect("fixture");
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(root.join("data.bin"), data).expect("fixture");
+    std::fs::create_dir(root.join("docs")).expect("fixture");
+    std::fs::write(root.join("docs/readme.md"), b"# docs\n").expect("fixture");
+    std::fs::create_dir(root.join("empty")).expect("fixture");
+}
+
+impl TestSession {
+    /// A logged-out session with `registry` over a new fixture.
+    ///
+    /// # Panics
+    /// If the temp dir cannot be created (tests only).
+    pub fn logged_out(registry: Registry) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_fixture(dir.path());
+        let root: PathBuf = dir.path().to_path_buf();
+        let mut users = Users::new();
+        users.add(User::from_spec("alice:secret", root.clone()).expect("spec"));
+        users.add(User::from_spec("reader:pw:elr", root.clone()).expect("spec"));
+        users.add_anonymous(root);
+        let config = ServerConfig {
+            users,
+            login_failure_delay: Duration::from_millis(10),
+            ..ServerConfig::default()
+        };
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let session = Session::new(Arc::new(config), Arc::new(registry), addr, addr);
+        Self { dir, session }
+    }
+
+    /// A session logged in as `alice` (all permissions).
+    pub fn new(registry: Registry) -> Self {
+        let mut t = Self::logged_out(registry);
+        t.login_as("alice", "secret");
+        t
+    }
+
+    /// Logs in directly, bypassing USER/PASS commands.
+    ///
+    /// # Panics
+    /// On a wrong password (tests only).
+    pub fn login_as(&mut self, name: &str, password: &str) {
+        let user = self
+            .session
+            .config
+            .users
+            .authenticate(name, password)
+            .expect("test user");
+        let jail = Jail::open(&user.root).expect("jail");
+        self.session.reset_login();
+        self.session.login = Login::LoggedIn { user, jail };
+    }
+
+    /// A registry holding just `command`.
+    ///
+    /// # Panics
+    /// If its verbs are invalid.
+    pub fn registry_with(command: Arc<dyn Command>) -> Registry {
+        let mut r = Registry::new();
+        r.register(command).expect("register");
+        r
+    }
+
+    /// Parses and runs one request line the way the daemon would (lookup,
+    /// login and permission checks, then [`Command::run`]).
+    pub fn run(&mut self, line: &str) -> Outcome {
+        let request = match Request::parse(line.as_bytes()) {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::Reply(crate::reply::Reply::new(
+                    crate::reply::ReplyCode::SYNTAX_ERROR,
+                    e.to_string(),
+                ));
+            }
+        };
+        let registry = self.session.registry.clone();
+        match registry.authorize(&request, &self.session) {
+            Ok((entry, request)) => entry.command.run(&request, &mut self.session),
+            Err(reply) => Outcome::Reply(reply),
+        }
+    }
+
+    /// A host path inside the jail root.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+/// Runs every example of `command` on its own fresh, logged-in fixture and
+/// checks the first reply code. An example's request may hold several lines
+/// separated by `\n`; the code applies to the last one.
+///
+/// # Panics
+/// When an example yields another code, naming the example.
+pub fn check_examples(command: Arc<dyn Command>) {
+    let specs = command.verbs();
+    let mut count = 0;
+    for spec in &specs {
+        for ex in &spec.examples {
+            let mut t = TestSession::new(TestSession::registry_with(command.clone()));
+            let mut last = None;
+            for line in ex.request.split('\n') {
+                last = t.run(line).code();
+            }
+            assert_eq!(
+                last,
+                Some(ex.code),
+                "example {:?} of {} ({}) gave another reply code",
+                ex.request,
+                spec.verb,
+                ex.about
+            );
+            count += 1;
+        }
+    }
+    assert!(
+        count > 0 || specs.is_empty(),
+        "{} documents no examples",
+        command.name()
+    );
+}

@@ -1,0 +1,274 @@
+//! Upload sinks: where STOR and APPE write.
+//!
+//! [`AtomicUpload`] writes to an unnamed `O_TMPFILE` in the target directory
+//! (via `cap-tempfile`) and only [`commit`](UploadSink::commit) links it over
+//! the final name with one `rename(2)`, so an interrupted, aborted or failed
+//! upload never replaces or corrupts an existing file and leaves no stray
+//! file behind. [`InPlaceUpload`] writes into an existing file at an offset
+//! (APPE, REST+STOR), which is what resuming requires.
+
+use std::io::{self, Seek, SeekFrom, Write};
+
+use cap_std::fs::{Dir, File, OpenOptions, Permissions, PermissionsExt};
+use cap_tempfile::TempFile;
+
+use crate::command::{UploadSink, transfer_error_reply};
+use crate::error::io_reply;
+use crate::jail::{Jail, VirtualPath};
+use crate::reply::{Reply, ReplyCode};
+
+type MaybeTemp<'a> = Option<TempFile<'a>>;
+
+self_cell::self_cell!(
+    /// The target directory handle and the temp file that borrows it, kept
+    /// together so the pair can move between threads.
+    struct TempInDir {
+        owner: Dir,
+        #[covariant]
+        dependent: MaybeTemp,
+    }
+);
+
+/// A new file that appears under its final name only when committed.
+pub struct AtomicUpload {
+    cell: TempInDir,
+    name: String,
+    path: VirtualPath,
+    written: u64,
+}
+
+impl AtomicUpload {
+    /// Creates the temp file in `path`'s directory.
+    ///
+    /// # Errors
+    /// The reply to send: `550` if the directory is missing or the target is
+    /// a directory, `553` for the root, `452` when the disk is full.
+    pub fn create(jail: &Jail, path: &VirtualPath) -> Result<Self, Reply> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| {
+                Reply::new(ReplyCode::BAD_FILE_NAME, format!("{path}: not a file name"))
+            })?
+            .to_owned();
+        let dir = jail
+            .open_dir(&path.parent())
+            .map_err(|e| io_reply(&e, &path.parent()))?;
+        if dir.symlink_metadata(&name).is_ok_and(|m| m.is_dir()) {
+            return Err(Reply::new(
+                ReplyCode::FILE_UNAVAILABLE,
+                format!("{path}: is a directory"),
+            ));
+        }
+        let cell = TempInDir::try_new(dir, |dir| TempFile::new(dir).map(Some))
+            .map_err(|e| io_reply(&e, path))?;
+        Ok(Self {
+            cell,
+            name,
+            path: path.clone(),
+            written: 0,
+        })
+    }
+}
+
+impl Write for AtomicUpload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.cell.with_dependent_mut(|_, t| match t {
+            Some(t) => t.write(buf),
+            None => Err(io::Error::other("upload already committed")),
+        })?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl UploadSink for AtomicUpload {
+    fn commit(mut self: Box<Self>) -> Reply {
+        let name = self.name.clone();
+        let result = self.cell.with_dependent_mut(|_, t| -> io::Result<()> {
+            let t = t
+                .take()
+                .ok_or_else(|| io::Error::other("upload already committed"))?;
+            // Data first, then the name: after a crash the old file or the
+            // complete new one is there, never a torn one.
+            t.as_file().sync_data()?;
+            t.as_file().set_permissions(Permissions::from_mode(0o644))?;
+            t.replace(&name)
+        });
+        match result {
+            Ok(()) => Reply::new(
+                ReplyCode::CLOSING_DATA,
+                format!("transfer complete: {} ({} bytes)", self.path, self.written),
+            ),
+            Err(e) if e.kind() == io::ErrorKind::Other => transfer_error_reply(&e),
+            Err(e) => io_reply(&e, &self.path),
+        }
+    }
+
+    fn written(&self) -> u64 {
+        self.written
+    }
+}
+
+/// Writes into a file in place, from an offset (REST+STOR) or at its end
+/// (APPE).
+pub struct InPlaceUpload {
+    file: File,
+    path: VirtualPath,
+    written: u64,
+}
+
+impl InPlaceUpload {
+    /// Opens (creating if needed) `path` for writing at `offset`, or at its
+    /// end when `offset` is `None`. A REST offset past the end is refused.
+    ///
+    /// # Errors
+    /// The reply to send (`550`, `554`-style `501` for a bad offset, `452`).
+    pub fn open(jail: &Jail, path: &VirtualPath, offset: Option<u64>) -> Result<Self, Reply> {
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true);
+        let mut file = jail
+            .dir()
+            .open_with(path.relative(), &opts)
+            .map_err(|e| io_reply(&e, path))?;
+        let meta = file.metadata().map_err(|e| io_reply(&e, path))?;
+        if meta.is_dir() {
+            return Err(Reply::new(
+                ReplyCode::FILE_UNAVAILABLE,
+                format!("{path}: is a directory"),
+            ));
+        }
+        let len = meta.len();
+        let start = match offset {
+            Some(o) if o > len => {
+                return Err(Reply::new(
+                    ReplyCode::PARAMETER_SYNTAX_ERROR,
+                    format!("{path}: restart offset {o} is past the end of the file ({len} bytes)"),
+                ));
+            }
+            Some(o) => {
+                // REST+STOR replaces everything after the marker.
+                file.set_len(o).map_err(|e| io_reply(&e, path))?;
+                o
+            }
+            None => len,
+        };
+        file.seek(SeekFrom::Start(start))
+            .map_err(|e| io_reply(&e, path))?;
+        Ok(Self {
+            file,
+            path: path.clone(),
+            written: 0,
+        })
+    }
+}
+
+impl Write for InPlaceUpload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl UploadSink for InPlaceUpload {
+    fn commit(self: Box<Self>) -> Reply {
+        match self.file.sync_data() {
+            Ok(()) => Reply::new(
+                ReplyCode::CLOSING_DATA,
+                format!("transfer complete: {} ({} bytes)", self.path, self.written),
+            ),
+            Err(e) => io_reply(&e, &self.path),
+        }
+    }
+
+    fn written(&self) -> u64 {
+        self.written
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jail() -> (tempfile::TempDir, Jail) {
+        let d = tempfile::tempdir().unwrap();
+        let j = Jail::open(d.path()).unwrap();
+        (d, j)
+    }
+
+    #[test]
+    fn atomic_upload_replaces_only_on_commit() {
+        let (d, jail) = jail();
+        std::fs::write(d.path().join("a.txt"), b"old").unwrap();
+        let p = VirtualPath::root().resolve("a.txt").unwrap();
+        let mut up = Box::new(AtomicUpload::create(&jail, &p).unwrap());
+        up.write_all(b"new contents").unwrap();
+        assert_eq!(std::fs::read(d.path().join("a.txt")).unwrap(), b"old");
+        let reply = up.commit();
+        assert_eq!(reply.code, ReplyCode::CLOSING_DATA, "{reply}");
+        assert_eq!(
+            std::fs::read(d.path().join("a.txt")).unwrap(),
+            b"new contents"
+        );
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+        let mode = std::fs::metadata(d.path().join("a.txt"))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o644
+        );
+    }
+
+    #[test]
+    fn dropped_upload_leaves_old_file_and_no_trace() {
+        let (d, jail) = jail();
+        std::fs::write(d.path().join("a.txt"), b"old").unwrap();
+        let p = VirtualPath::root().resolve("a.txt").unwrap();
+        let mut up = AtomicUpload::create(&jail, &p).unwrap();
+        up.write_all(&[7u8; 100_000]).unwrap();
+        drop(up);
+        assert_eq!(std::fs::read(d.path().join("a.txt")).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn upload_into_missing_dir_or_onto_dir_fails() {
+        let (d, jail) = jail();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        let p = VirtualPath::root().resolve("nope/a.txt").unwrap();
+        assert_eq!(
+            AtomicUpload::create(&jail, &p).err().unwrap().code,
+            ReplyCode::FILE_UNAVAILABLE
+        );
+        let p = VirtualPath::root().resolve("sub").unwrap();
+        assert_eq!(
+            AtomicUpload::create(&jail, &p).err().unwrap().code,
+            ReplyCode::FILE_UNAVAILABLE
+        );
+    }
+
+    #[test]
+    fn in_place_resume_and_append() {
+        let (d, jail) = jail();
+        std::fs::write(d.path().join("r.bin"), b"0123456789").unwrap();
+        let p = VirtualPath::root().resolve("r.bin").unwrap();
+        let mut up = Box::new(InPlaceUpload::open(&jail, &p, Some(4)).unwrap());
+        up.write_all(b"abc").unwrap();
+        assert_eq!(up.commit().code, ReplyCode::CLOSING_DATA);
+        assert_eq!(std::fs::read(d.path().join("r.bin")).unwrap(), b"0123abc");
+        let mut up = Box::new(InPlaceUpload::open(&jail, &p, None).unwrap());
+        up.write_all(b"XY").unwrap();
+        up.commit();
+        assert_eq!(std::fs::read(d.path().join("r.bin")).unwrap(), b"0123abcXY");
+        assert!(InPlaceUpload::open(&jail, &p, Some(100)).is_err());
+    }
+}
