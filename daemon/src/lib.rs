@@ -1,0 +1,174 @@
+//! `ftpsh-daemon`: the FTP daemon `ftpshd` as a library.
+//!
+//! [`Server::bind`] takes a [`DaemonConfig`] and a command [`Registry`]
+//! (normally [`builtin_registry`]); [`Server::run`] serves in the calling
+//! thread and [`Server::spawn`] on a thread of its own (the shell's embedded
+//! server). Every verb is dispatched through the registry; the daemon itself
+//! knows no verb, only the [`Outcome`](ftpsh_core::Outcome)s commands return.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ftpsh_core::{Command, Registry, ServerConfig};
+
+mod simple;
+
+/// Settings of one daemon instance.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Address of the control-connection listener; port 0 picks a free port
+    /// (read it back with [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// Users, banner, passive ports, login delay.
+    pub server: ServerConfig,
+    /// How long a control connection may stay silent outside a transfer
+    /// before it gets `421` and is closed (default 300 s).
+    pub idle_timeout: Duration,
+    /// How long a passive listener waits for its data connection, and how
+    /// long a data connection may make no progress (default 30 s).
+    pub data_timeout: Duration,
+    /// Most concurrent control connections; more get `421` and are closed
+    /// (default 512).
+    pub max_sessions: usize,
+    /// Worker threads that run commands and commit uploads (default 4).
+    pub workers: usize,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            server: ServerConfig::default(),
+            idle_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(30),
+            max_sessions: 512,
+            workers: 4,
+        }
+    }
+}
+
+/// The built-in command list: one line per command crate.
+pub fn builtin_commands() -> Vec<Arc<dyn Command>> {
+    [
+        ftpsh_cmd_session::commands(),
+        ftpsh_cmd_fs::commands(),
+        ftpsh_cmd_ls::commands(),
+        ftpsh_cmd_rm::commands(),
+        ftpsh_cmd_size::commands(),
+        ftpsh_cmd_transfer::commands(),
+    ]
+    .concat()
+}
+
+/// A registry holding [`builtin_commands`]. Verb collisions between built-in
+/// commands are a bug caught by this crate's tests; should one slip through,
+/// the colliding command is skipped and logged rather than aborting.
+pub fn builtin_registry() -> Registry {
+    let mut registry = Registry::new();
+    for command in builtin_commands() {
+        if let Err(e) = registry.register(command) {
+            tracing::error!("built-in command not registered: {e}");
+        }
+    }
+    registry
+}
+
+/// A bound daemon that is not serving yet.
+pub struct Server {
+    inner: simple::Server,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds the control-connection listener.
+    ///
+    /// # Errors
+    /// The I/O error from binding `config.listen`.
+    pub fn bind(config: DaemonConfig, registry: Registry) -> io::Result<Server> {
+        Ok(Self {
+            inner: simple::Server::bind(config, registry)?,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then sends `421` to every session
+    /// and returns.
+    ///
+    /// # Errors
+    /// Fatal I/O errors of the event loop itself.
+    pub fn run(self) -> io::Result<()> {
+        self.inner.run()
+    }
+
+    /// Serves on a new thread until [`ServerHandle::shutdown`] (or drop).
+    /// Signals are left to the caller.
+    ///
+    /// # Errors
+    /// Failing to start the thread.
+    pub fn spawn(self) -> io::Result<ServerHandle> {
+        let addr = self.local_addr();
+        let inner = self.inner.spawn()?;
+        Ok(ServerHandle {
+            addr,
+            inner: Some(inner),
+        })
+    }
+}
+
+/// A daemon running on its own thread. Dropping it shuts it down.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    inner: Option<simple::Handle>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, sends `421` to every session, closes them and joins
+    /// the server thread.
+    ///
+    /// # Errors
+    /// The event loop's fatal error, if it had one.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> io::Result<()> {
+        match self.inner.take() {
+            Some(h) => h.shutdown(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::warn!("server shutdown: {e}");
+        }
+    }
+}

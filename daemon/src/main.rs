@@ -1,0 +1,7 @@
+//! `ftpshd`: the FTP daemon (CLI in progress).
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}
