@@ -19,6 +19,7 @@ pub mod request;
 pub mod session;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod time;
 pub mod upload;
 
 pub use auth::{Permission, Permissions, User, Users};
@@ -29,3 +30,4 @@ pub use registry::{Entry, Registry, RegistryError};
 pub use reply::{Reply, ReplyCode};
 pub use request::{LineReader, ParseError, Request};
 pub use session::{Login, ServerConfig, Session, TransferType};
+pub use time::UtcTime;

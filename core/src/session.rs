@@ -13,6 +13,8 @@ use std::time::Duration;
 use crate::auth::{Permission, User, Users};
 use crate::jail::{Jail, VirtualPath};
 use crate::registry::Registry;
+use crate::reply::{Reply, ReplyCode};
+use crate::request::Request;
 
 /// Server-wide settings that commands need.
 #[derive(Debug, Clone)]
@@ -158,5 +160,39 @@ impl Session {
     /// Takes the pending restart marker, leaving 0.
     pub fn take_restart_offset(&mut self) -> u64 {
         std::mem::take(&mut self.restart_offset)
+    }
+
+    /// The jail of the logged-in user (a cheap handle clone), for commands
+    /// that must not run without one.
+    ///
+    /// # Errors
+    /// `530` when nobody is logged in (the registry normally checks this
+    /// first; this keeps a command safe when run directly).
+    pub fn require_jail(&self) -> Result<Jail, Reply> {
+        self.jail().cloned().ok_or_else(|| {
+            Reply::new(
+                ReplyCode::NOT_LOGGED_IN,
+                "please log in with USER and PASS first",
+            )
+        })
+    }
+
+    /// Resolves the request's path argument against the current directory
+    /// (see [`VirtualPath::resolve`]).
+    ///
+    /// # Errors
+    /// `501 <VERB> needs <what>` when the argument is missing (e.g.
+    /// `501 RETR needs a file name`), `501 bad path: ...` for a NUL byte.
+    pub fn path_arg(&self, request: &Request, what: &str) -> Result<VirtualPath, Reply> {
+        let arg = request.arg.as_deref().unwrap_or("");
+        if arg.is_empty() {
+            return Err(Reply::new(
+                ReplyCode::PARAMETER_SYNTAX_ERROR,
+                format!("{} needs {what}", request.verb),
+            ));
+        }
+        self.cwd
+            .resolve(arg)
+            .map_err(|e| crate::error::path_reply(&e))
     }
 }

@@ -165,3 +165,67 @@ pub fn check_examples(command: Arc<dyn Command>) {
         command.name()
     );
 }
+
+/// Runs `template` with each hostile path in place of `{}` and checks that
+/// the command refuses it without touching anything outside the root.
+///
+/// Each case gets a fresh fixture plus `escape`, a symlink to a directory
+/// outside the root that holds `secret`. The paths are `../../etc/passwd`
+/// and `../../../../../../etc/shadow` (lexically clamped to the root, where
+/// they do not exist), `escape/secret` and `/escape/../escape/secret`
+/// (through the symlink), and `a\0b` (a NUL byte). `template` may hold
+/// several lines separated by `\n` (e.g. `"RNFR hello.txt\nRNTO {}"`); the
+/// check applies to the last, which is run without the line parser so the
+/// NUL byte reaches the command.
+///
+/// Checked: the last reply code is 4xx or 5xx (`501` for the NUL byte), and
+/// the outside directory still holds exactly `secret` with its content.
+///
+/// # Panics
+/// When a case is accepted or the outside directory changed.
+pub fn check_hostile_paths(command: Arc<dyn Command>, template: &str) {
+    let hostile = [
+        "../../etc/passwd",
+        "../../../../../../etc/shadow",
+        "escape/secret",
+        "/escape/../escape/secret",
+        "a\0b",
+    ];
+    for path in hostile {
+        let mut t = TestSession::new(TestSession::registry_with(command.clone()));
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("secret"), b"outside").expect("fixture");
+        std::os::unix::fs::symlink(outside.path(), t.path("escape")).expect("symlink");
+        let text = template.replace("{}", path);
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        let last = lines.pop().unwrap_or_default();
+        for line in lines {
+            t.run(line);
+        }
+        let (verb, arg) = last.split_once(' ').unwrap_or((last, ""));
+        let request = Request::new(verb, Some(arg));
+        let registry = t.session.registry.clone();
+        let outcome = match registry.authorize(&request, &t.session) {
+            Ok((entry, request)) => entry.command.run(&request, &mut t.session),
+            Err(reply) => Outcome::Reply(reply),
+        };
+        let code = outcome.code().unwrap_or(0);
+        assert!(
+            code >= 400,
+            "{last:?} was accepted ({outcome:?}) for hostile path {path:?}"
+        );
+        if path.contains('\0') {
+            assert_eq!(code, 501, "{last:?} with a NUL byte: {outcome:?}");
+        }
+        let names: Vec<_> = std::fs::read_dir(outside.path())
+            .expect("read outside")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["secret"], "{last:?} changed the outside directory");
+        assert_eq!(
+            std::fs::read(outside.path().join("secret")).expect("read secret"),
+            b"outside",
+            "{last:?} changed a file outside the root"
+        );
+    }
+}
