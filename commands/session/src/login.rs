@@ -1,0 +1,410 @@
+//! USER, PASS and REIN (RFC 959 §4.1.1), and the seed verbs CONNME and
+//! BYEBYE (QUIT).
+
+use ftpsh_core::{Command, Jail, Login, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
+
+/// USER, PASS and REIN: the login sequence.
+///
+/// RFC 959 §4.1.1: USER identifies the user and is normally the first
+/// command; the server answers 331 when a password is needed, and a USER in
+/// the middle of a session starts a new login, forgetting the old one. PASS
+/// completes it with 230, or 530 when the name and password do not match.
+/// REIN flushes the login and the transfer parameters, leaving the control
+/// connection open as if it had just been accepted (220).
+///
+/// A wrong password is answered only after
+/// [`ServerConfig::login_failure_delay`], and the control connection is
+/// closed with 421 after [`ServerConfig::max_login_failures`] wrong
+/// passwords (RFC 2577 §4, slowing down password guessing). Unknown and
+/// known user names get the same replies, so the server does not reveal
+/// which accounts exist.
+///
+/// [`ServerConfig::login_failure_delay`]: ftpsh_core::ServerConfig::login_failure_delay
+/// [`ServerConfig::max_login_failures`]: ftpsh_core::ServerConfig::max_login_failures
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Auth;
+
+impl Command for Auth {
+    fn name(&self) -> &str {
+        "login"
+    }
+
+    fn verbs(&self) -> Vec<VerbSpec> {
+        vec![
+            VerbSpec::new("USER", "USER <SP> username", "start a login as username")
+                .no_login()
+                .example("USER alice", 331, "asks for the password")
+                .example("USER anonymous", 331, "asks for an e-mail address")
+                .example("USER", 501, "a user name is required"),
+            VerbSpec::new(
+                "PASS",
+                "PASS <SP> password",
+                "finish the login started by USER",
+            )
+            .no_login()
+            .example("USER alice\nPASS secret", 230, "logs in")
+            .example(
+                "USER alice\nPASS wrong",
+                530,
+                "wrong password, after a delay",
+            )
+            .example("USER nobody\nPASS secret", 530, "unknown user, same reply")
+            .example(
+                "USER anonymous\nPASS me@example.org",
+                230,
+                "anonymous login",
+            )
+            .example("PASS secret", 503, "USER must come first"),
+            VerbSpec::new(
+                "REIN",
+                "REIN",
+                "log out, keeping the control connection open",
+            )
+            .example("REIN", 220, "ready for a new USER"),
+        ]
+    }
+
+    fn run(&self, request: &Request, session: &mut Session) -> Outcome {
+        match request.verb.as_str() {
+            "USER" => user(request, session),
+            "PASS" => pass(request, session),
+            "REIN" => {
+                session.reset_login();
+                session.transfer_type = Default::default();
+                session.epsv_all = false;
+                Reply::new(ReplyCode::SERVICE_READY, "logged out, ready for a new user").into()
+            }
+            other => unknown(other),
+        }
+    }
+}
+
+fn user(request: &Request, session: &mut Session) -> Outcome {
+    let Some(name) = request
+        .arg
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    else {
+        return Reply::new(ReplyCode::PARAMETER_SYNTAX_ERROR, "USER needs a user name").into();
+    };
+    session.reset_login();
+    let text = if session.config.users.is_anonymous(name) {
+        format!("{name}: anonymous login ok, send your e-mail address as password")
+    } else {
+        format!("password required for {name}")
+    };
+    session.login = Login::NeedPassword {
+        user: name.to_owned(),
+    };
+    Reply::new(ReplyCode::NEED_PASSWORD, text).into()
+}
+
+fn pass(request: &Request, session: &mut Session) -> Outcome {
+    let name = match &session.login {
+        Login::NeedPassword { user } => user.clone(),
+        Login::LoggedIn { user, .. } => {
+            return Reply::new(
+                ReplyCode::BAD_SEQUENCE,
+                format!("already logged in as {}", user.name),
+            )
+            .into();
+        }
+        Login::None => {
+            return Reply::new(ReplyCode::BAD_SEQUENCE, "send USER first").into();
+        }
+    };
+    let password = request.arg_or_empty();
+    let Some(user) = session.config.users.authenticate(&name, password) else {
+        session.login = Login::None;
+        session.failed_logins = session.failed_logins.saturating_add(1);
+        let max = session.config.max_login_failures;
+        if max > 0 && session.failed_logins >= max {
+            return Outcome::Close(Reply::new(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                "too many failed logins, closing control connection",
+            ));
+        }
+        return Outcome::Delayed {
+            reply: Reply::new(ReplyCode::NOT_LOGGED_IN, "login incorrect"),
+            delay: session.config.login_failure_delay,
+        };
+    };
+    match Jail::open(&user.root) {
+        Ok(jail) => {
+            let text = if user.password.is_none() {
+                format!("{name}: logged in, read-only access")
+            } else {
+                format!("{name}: logged in")
+            };
+            session.reset_login();
+            session.login = Login::LoggedIn { user, jail };
+            Reply::new(ReplyCode::LOGGED_IN, text).into()
+        }
+        // The host path stays in the server's logs, never on the wire.
+        Err(_) => {
+            session.login = Login::None;
+            Reply::new(
+                ReplyCode::NOT_LOGGED_IN,
+                format!("{name}: home directory unavailable"),
+            )
+            .into()
+        }
+    }
+}
+
+/// CONNME: the seed's "connect me" verb. On the wire the connection already
+/// exists, so it reports whether the session is logged in: `200 already
+/// connected as alice`, or `530` with a hint to log in with USER and PASS.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Connme;
+
+impl Command for Connme {
+    fn name(&self) -> &str {
+        "connme"
+    }
+
+    fn verbs(&self) -> Vec<VerbSpec> {
+        vec![
+            VerbSpec::new(
+                "CONNME",
+                "CONNME",
+                "report whether this session is logged in",
+            )
+            .no_login()
+            .example("CONNME", 200, "already connected as alice"),
+        ]
+    }
+
+    fn run(&self, request: &Request, session: &mut Session) -> Outcome {
+        if request.verb != "CONNME" {
+            return unknown(&request.verb);
+        }
+        match session.user() {
+            Some(user) => {
+                Reply::new(ReplyCode::OK, format!("already connected as {}", user.name)).into()
+            }
+            None => Reply::new(
+                ReplyCode::NOT_LOGGED_IN,
+                "connected but not logged in: send USER and PASS",
+            )
+            .into(),
+        }
+    }
+}
+
+/// QUIT (alias BYEBYE, the seed's verb), RFC 959 §4.1.1: answers 221 and
+/// closes the control connection; a transfer in progress finishes first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Byebye;
+
+impl Command for Byebye {
+    fn name(&self) -> &str {
+        "byebye"
+    }
+
+    fn verbs(&self) -> Vec<VerbSpec> {
+        vec![
+            VerbSpec::new("QUIT", "QUIT", "end the session and close the connection")
+                .alias("BYEBYE")
+                .no_login()
+                .during_transfer()
+                .example("QUIT", 221, "goodbye")
+                .example("BYEBYE", 221, "the seed's verb"),
+        ]
+    }
+
+    fn run(&self, request: &Request, _session: &mut Session) -> Outcome {
+        if request.verb != "QUIT" {
+            return unknown(&request.verb);
+        }
+        Outcome::Close(Reply::new(ReplyCode::CLOSING, "goodbye"))
+    }
+}
+
+/// The reply for a verb dispatched to the wrong command (a registry bug).
+pub(crate) fn unknown(verb: &str) -> Outcome {
+    Reply::new(
+        ReplyCode::NOT_IMPLEMENTED,
+        format!("{verb}: not implemented by this command"),
+    )
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ftpsh_core::testkit::{TestSession, check_examples};
+    use ftpsh_core::{ServerConfig, TransferType};
+
+    use super::*;
+
+    #[test]
+    fn examples_auth() {
+        check_examples(Arc::new(Auth));
+    }
+
+    #[test]
+    fn examples_connme() {
+        check_examples(Arc::new(Connme));
+    }
+
+    #[test]
+    fn examples_byebye() {
+        check_examples(Arc::new(Byebye));
+    }
+
+    fn registry() -> ftpsh_core::Registry {
+        let mut r = ftpsh_core::Registry::new();
+        r.register(Arc::new(Auth)).unwrap();
+        r.register(Arc::new(Connme)).unwrap();
+        r.register(Arc::new(Byebye)).unwrap();
+        r
+    }
+
+    fn text(o: &Outcome) -> String {
+        match o {
+            Outcome::Reply(r) | Outcome::Close(r) | Outcome::Delayed { reply: r, .. } => {
+                r.text().to_owned()
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn login_sequence() {
+        let mut t = TestSession::logged_out(registry());
+        assert_eq!(t.run("CONNME").code(), Some(530));
+        assert!(text(&t.run("CONNME")).contains("USER and PASS"));
+        assert_eq!(t.run("PASS secret").code(), Some(503));
+        let o = t.run("USER alice");
+        assert_eq!(o.code(), Some(331));
+        assert_eq!(text(&o), "password required for alice");
+        let o = t.run("PASS secret");
+        assert_eq!(o.code(), Some(230), "{o:?}");
+        assert_eq!(t.session.user().unwrap().name, "alice");
+        assert!(t.session.jail().is_some());
+        assert_eq!(text(&t.run("CONNME")), "already connected as alice");
+        assert_eq!(t.run("PASS secret").code(), Some(503));
+    }
+
+    #[test]
+    fn anonymous_asks_for_email_and_takes_any_password() {
+        let mut t = TestSession::logged_out(registry());
+        let o = t.run("USER anonymous");
+        assert!(text(&o).contains("send your e-mail address as password"));
+        assert_eq!(t.run("PASS").code(), Some(230));
+        assert!(!t.session.allows(ftpsh_core::Permission::Write));
+    }
+
+    #[test]
+    fn user_resets_a_previous_login() {
+        let mut t = TestSession::new(registry());
+        t.session.cwd = t.session.cwd.resolve("docs").unwrap();
+        t.session.restart_offset = 7;
+        assert_eq!(t.run("USER reader").code(), Some(331));
+        assert!(t.session.user().is_none());
+        assert!(t.session.cwd.is_root());
+        assert_eq!(t.session.restart_offset, 0);
+        assert_eq!(t.run("PASS pw").code(), Some(230));
+        assert_eq!(t.session.user().unwrap().name, "reader");
+    }
+
+    #[test]
+    fn wrong_passwords_are_delayed_then_close_the_connection() {
+        let mut t = TestSession::logged_out(registry());
+        for _ in 0..2 {
+            t.run("USER alice");
+            match t.run("PASS nope") {
+                Outcome::Delayed { reply, delay } => {
+                    assert_eq!(reply.code, ReplyCode::NOT_LOGGED_IN);
+                    assert_eq!(delay, Duration::from_millis(10));
+                }
+                other => panic!("expected a delayed 530, got {other:?}"),
+            }
+            assert!(t.session.user().is_none());
+            // A failed PASS also forgets the USER.
+            assert_eq!(t.run("PASS secret").code(), Some(503));
+        }
+        t.run("USER alice");
+        match t.run("PASS nope") {
+            Outcome::Close(reply) => assert_eq!(reply.code, ReplyCode::SERVICE_NOT_AVAILABLE),
+            other => panic!("expected 421 and close, got {other:?}"),
+        }
+        assert_eq!(t.session.failed_logins, 3);
+    }
+
+    #[test]
+    fn zero_max_failures_means_no_limit() {
+        let mut t = TestSession::logged_out(registry());
+        let config = ServerConfig {
+            max_login_failures: 0,
+            ..(*t.session.config).clone()
+        };
+        t.session.config = Arc::new(config);
+        for _ in 0..5 {
+            t.run("USER alice");
+            assert!(matches!(t.run("PASS x"), Outcome::Delayed { .. }));
+        }
+    }
+
+    #[test]
+    fn missing_home_directory_is_530_without_host_path() {
+        let mut t = TestSession::logged_out(registry());
+        let mut users = t.session.config.users.clone();
+        let gone = t.path("does-not-exist");
+        users.add(ftpsh_core::User::from_spec("bob:pw", gone.clone()).unwrap());
+        let config = ServerConfig {
+            users,
+            ..(*t.session.config).clone()
+        };
+        t.session.config = Arc::new(config);
+        t.run("USER bob");
+        let o = t.run("PASS pw");
+        assert_eq!(o.code(), Some(530));
+        assert!(!text(&o).contains(gone.to_str().unwrap()));
+        assert!(t.session.user().is_none());
+        // Not a wrong password: no penalty.
+        assert_eq!(t.session.failed_logins, 0);
+    }
+
+    #[test]
+    fn rein_resets_login_and_parameters() {
+        let mut t = TestSession::new(registry());
+        t.session.transfer_type = TransferType::Ascii;
+        t.session.epsv_all = true;
+        t.session.rename_from = Some(t.session.cwd.resolve("hello.txt").unwrap());
+        assert_eq!(t.run("REIN").code(), Some(220));
+        assert!(t.session.user().is_none());
+        assert_eq!(t.session.transfer_type, TransferType::Binary);
+        assert!(!t.session.epsv_all);
+        assert!(t.session.rename_from.is_none());
+        assert_eq!(t.run("REIN").code(), Some(530));
+    }
+
+    #[test]
+    fn quit_closes_even_when_logged_out() {
+        let mut t = TestSession::logged_out(registry());
+        assert!(matches!(t.run("BYEBYE"), Outcome::Close(r) if r.code == ReplyCode::CLOSING));
+    }
+
+    #[test]
+    fn odd_arguments_do_not_panic() {
+        let mut t = TestSession::logged_out(registry());
+        for line in [
+            "USER  ",
+            "USER \u{7f}\u{1}",
+            "PASS \u{ffff}",
+            "CONNME x",
+            "QUIT now",
+        ] {
+            let _ = t.run(line);
+        }
+        let r = Auth.run(&Request::new("USER", Some("a\0b")), &mut t.session);
+        assert_eq!(r.code(), Some(331));
+        let r = Auth.run(&Request::new("PASS", Some("\0")), &mut t.session);
+        assert_eq!(r.code(), Some(530));
+    }
+}

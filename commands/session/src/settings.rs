@@ -1,0 +1,201 @@
+//! NOOP, SYST, TYPE, MODE, STRU and ALLO (RFC 959 §4.1.2, §4.1.3).
+
+use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, TransferType, VerbSpec};
+
+use crate::login::unknown;
+
+/// The transfer parameters and the do-nothing service commands.
+///
+/// RFC 959 §4.1.2: TYPE sets the representation type — `A` (ASCII, with
+/// the optional `N` non-print format), `I` (image) and `L 8` (bytes of 8
+/// bits, the same as image here) are accepted; EBCDIC, Telnet and ASA
+/// formats are refused with 504. MODE accepts only `S` (stream) and STRU
+/// only `F` (file), the only combination modern clients use. §4.1.3: SYST
+/// names the system type (`UNIX Type: L8`, which tells clients to expect
+/// `ls -l` listings), NOOP does nothing but answer 200, and ALLO is
+/// superfluous because nothing needs reserving before a STOR (202).
+///
+/// As with vsftpd's defaults, `TYPE A` changes nothing on the wire: file
+/// data is sent unchanged, so sizes and restart offsets stay exact.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings;
+
+impl Command for Settings {
+    fn name(&self) -> &str {
+        "settings"
+    }
+
+    fn verbs(&self) -> Vec<VerbSpec> {
+        vec![
+            VerbSpec::new("NOOP", "NOOP", "do nothing; keeps the connection alive")
+                .no_login()
+                .during_transfer()
+                .example("NOOP", 200, "answers 200"),
+            VerbSpec::new("SYST", "SYST", "name the server's system type")
+                .no_login()
+                .example("SYST", 215, "UNIX Type: L8"),
+            VerbSpec::new(
+                "TYPE",
+                "TYPE <SP> type-code",
+                "set the transfer type: A (ASCII) or I (binary)",
+            )
+            .example("TYPE I", 200, "binary")
+            .example("TYPE A", 200, "ASCII")
+            .example("TYPE L 8", 200, "8-bit bytes, same as I")
+            .example("TYPE E", 504, "EBCDIC is not supported")
+            .example("TYPE", 501, "a type code is required"),
+            VerbSpec::new(
+                "MODE",
+                "MODE <SP> mode-code",
+                "set the transfer mode: S (stream)",
+            )
+            .example("MODE S", 200, "stream mode")
+            .example("MODE B", 504, "block mode is not supported"),
+            VerbSpec::new(
+                "STRU",
+                "STRU <SP> structure-code",
+                "set the file structure: F (file)",
+            )
+            .example("STRU F", 200, "file structure")
+            .example("STRU R", 504, "record structure is not supported"),
+            VerbSpec::new(
+                "ALLO",
+                "ALLO <SP> decimal-integer",
+                "reserve storage (not needed here)",
+            )
+            .example("ALLO 1000", 202, "superfluous"),
+        ]
+    }
+
+    fn run(&self, request: &Request, session: &mut Session) -> Outcome {
+        let words: Vec<String> = request
+            .arg_or_empty()
+            .split_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let reply = match request.verb.as_str() {
+            "NOOP" => Reply::new(ReplyCode::OK, "noop ok"),
+            "SYST" => Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8"),
+            "TYPE" => set_type(&words, session),
+            "MODE" => one_choice("MODE", &words, "S", "mode set to S (stream)"),
+            "STRU" => one_choice("STRU", &words, "F", "structure set to F (file)"),
+            "ALLO" => Reply::new(
+                ReplyCode::SUPERFLUOUS,
+                "ALLO is superfluous here: no storage needs reserving",
+            ),
+            other => return unknown(other),
+        };
+        reply.into()
+    }
+}
+
+fn set_type(words: &[&str], session: &mut Session) -> Reply {
+    let (ty, name) = match words {
+        [] => {
+            return Reply::new(
+                ReplyCode::PARAMETER_SYNTAX_ERROR,
+                "TYPE needs a type code (A or I)",
+            );
+        }
+        ["A"] | ["A", "N"] => (TransferType::Ascii, "A"),
+        ["I"] | ["L", "8"] => (TransferType::Binary, "I"),
+        _ => {
+            return Reply::new(
+                ReplyCode::PARAMETER_NOT_IMPLEMENTED,
+                format!("TYPE {}: not supported, use A or I", words.join(" ")),
+            );
+        }
+    };
+    session.transfer_type = ty;
+    Reply::new(ReplyCode::OK, format!("type set to {name}"))
+}
+
+fn one_choice(verb: &str, words: &[&str], only: &str, ok: &str) -> Reply {
+    match words {
+        [] => Reply::new(
+            ReplyCode::PARAMETER_SYNTAX_ERROR,
+            format!("{verb} needs an argument ({only})"),
+        ),
+        [w] if *w == only => Reply::new(ReplyCode::OK, ok),
+        _ => Reply::new(
+            ReplyCode::PARAMETER_NOT_IMPLEMENTED,
+            format!("{verb} {}: not supported, use {only}", words.join(" ")),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ftpsh_core::testkit::{TestSession, check_examples};
+
+    use super::*;
+
+    #[test]
+    fn examples() {
+        check_examples(Arc::new(Settings));
+    }
+
+    #[test]
+    fn type_table_rfc959_3_1_1() {
+        let mut t = TestSession::new(TestSession::registry_with(Arc::new(Settings)));
+        let rows = [
+            ("TYPE a", 200, Some(TransferType::Ascii)),
+            ("TYPE A N", 200, Some(TransferType::Ascii)),
+            ("TYPE i", 200, Some(TransferType::Binary)),
+            ("TYPE L 8", 200, Some(TransferType::Binary)),
+            ("TYPE A T", 504, None),
+            ("TYPE A C", 504, None),
+            ("TYPE E", 504, None),
+            ("TYPE L 7", 504, None),
+            ("TYPE Z", 504, None),
+            ("TYPE I I", 504, None),
+            ("TYPE", 501, None),
+            ("TYPE   ", 501, None),
+        ];
+        for (line, code, ty) in rows {
+            t.session.transfer_type = TransferType::Binary;
+            if ty == Some(TransferType::Binary) {
+                t.session.transfer_type = TransferType::Ascii;
+            }
+            let before = t.session.transfer_type;
+            assert_eq!(t.run(line).code(), Some(code), "{line}");
+            assert_eq!(t.session.transfer_type, ty.unwrap_or(before), "{line}");
+        }
+    }
+
+    #[test]
+    fn mode_stru_syst_noop_allo() {
+        let mut t = TestSession::new(TestSession::registry_with(Arc::new(Settings)));
+        let rows = [
+            ("MODE s", 200),
+            ("MODE C", 504),
+            ("MODE", 501),
+            ("STRU f", 200),
+            ("STRU P", 504),
+            ("STRU", 501),
+            ("SYST", 215),
+            ("NOOP", 200),
+            ("NOOP whatever", 200),
+            ("ALLO", 202),
+            ("ALLO 10 R 20", 202),
+        ];
+        for (line, code) in rows {
+            assert_eq!(t.run(line).code(), Some(code), "{line}");
+        }
+        match t.run("SYST") {
+            Outcome::Reply(r) => assert_eq!(r.to_wire(), b"215 UNIX Type: L8\r\n"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn syst_and_noop_work_before_login_but_type_does_not() {
+        let mut t = TestSession::logged_out(TestSession::registry_with(Arc::new(Settings)));
+        assert_eq!(t.run("SYST").code(), Some(215));
+        assert_eq!(t.run("NOOP").code(), Some(200));
+        assert_eq!(t.run("TYPE I").code(), Some(530));
+    }
+}
