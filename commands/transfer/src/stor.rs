@@ -1,0 +1,359 @@
+//! STOR (alias UPLOAD) and APPE, RFC 959 §4.1.3, with REST STREAM (RFC 3659
+//! §5).
+
+use ftpsh_core::upload::{AtomicUpload, InPlaceUpload};
+use ftpsh_core::{
+    Command, Jail, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer, UploadSink,
+    VerbSpec, VirtualPath,
+};
+
+use crate::{outcome, unknown};
+
+/// STOR and APPE: receive a file over the data connection.
+///
+/// RFC 959 §4.1.3: STOR stores the data as a file, replacing an existing
+/// one of the same name; APPE appends the data to the file, creating it if
+/// it does not exist. RFC 3659 §5.5: after `REST n`, STOR overwrites the
+/// file from byte n on, keeping the first n bytes (a resumed upload); a
+/// marker past the end of the file is a 501.
+///
+/// A plain STOR is atomic: the bytes go to an unnamed temporary file in the
+/// target directory that replaces the target only once the client closed
+/// the data connection normally, so an aborted or dropped upload leaves the
+/// old file (or no file). Resuming and appending must write into the
+/// existing file, so REST+STOR needs the `a` permission as well as `w`.
+/// Targets that exist but are not regular files (directories, FIFOs,
+/// devices) are refused with 550.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Upload;
+
+impl Command for Upload {
+    fn name(&self) -> &str {
+        "upload"
+    }
+
+    fn verbs(&self) -> Vec<VerbSpec> {
+        vec![
+            VerbSpec::new("STOR", "STOR <SP> pathname", "upload a file, replacing it")
+                .alias("UPLOAD")
+                .permission(Permission::Write)
+                .data()
+                .example("STOR new.txt", 150, "ready to receive new.txt")
+                .example(
+                    "UPLOAD docs/notes.md",
+                    150,
+                    "the seed's verb, into a directory",
+                )
+                .example("STOR hello.txt", 150, "replaces hello.txt once complete")
+                .example("STOR docs", 550, "a directory cannot be replaced")
+                .example("STOR nodir/a.txt", 550, "the directory must exist")
+                .example("STOR /", 553, "not a file name")
+                .example("STOR", 501, "a file name is required"),
+            VerbSpec::new(
+                "APPE",
+                "APPE <SP> pathname",
+                "append to a file, creating it",
+            )
+            .permission(Permission::Append)
+            .data()
+            .example("APPE hello.txt", 150, "appends to hello.txt")
+            .example("APPE fresh.log", 150, "creates fresh.log")
+            .example("APPE docs", 550, "a directory is not a file")
+            .example("APPE", 501, "a file name is required"),
+        ]
+    }
+
+    fn run(&self, request: &Request, session: &mut Session) -> Outcome {
+        // The marker belongs to this command whatever happens to it. APPE
+        // always appends at the end, so it ignores the marker (as vsftpd).
+        let offset = session.take_restart_offset();
+        match request.verb.as_str() {
+            "STOR" => outcome(stor(request, session, offset)),
+            "APPE" => outcome(appe(request, session)),
+            other => unknown(other),
+        }
+    }
+}
+
+fn stor(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Reply> {
+    let jail = session.require_jail()?;
+    let path = session.path_arg(request, "a file name")?;
+    refuse_special(&jail, &path)?;
+    let sink: Box<dyn UploadSink> = if offset == 0 {
+        Box::new(AtomicUpload::create(&jail, &path)?)
+    } else {
+        if !session.allows(Permission::Append) {
+            return Err(Reply::new(
+                ReplyCode::FILE_UNAVAILABLE,
+                format!("{path}: resuming an upload needs permission 'a'"),
+            ));
+        }
+        Box::new(InPlaceUpload::open(&jail, &path, Some(offset))?)
+    };
+    let restart = if offset > 0 {
+        format!(", restarting at {offset}")
+    } else {
+        String::new()
+    };
+    Ok(receive(
+        format!("ok to send data for {path}{restart}"),
+        sink,
+    ))
+}
+
+fn appe(request: &Request, session: &Session) -> Result<Outcome, Reply> {
+    let jail = session.require_jail()?;
+    let path = session.path_arg(request, "a file name")?;
+    refuse_special(&jail, &path)?;
+    let sink = InPlaceUpload::open(&jail, &path, None)?;
+    Ok(receive(
+        format!("ok to send data to append to {path}"),
+        Box::new(sink),
+    ))
+}
+
+fn receive(text: String, sink: Box<dyn UploadSink>) -> Outcome {
+    Outcome::Transfer {
+        opening: Reply::new(ReplyCode::FILE_STATUS_OK, text),
+        transfer: Transfer::Receive(sink),
+    }
+}
+
+/// Refuses an existing target that is neither a regular file nor a
+/// directory (the upload sinks report directories themselves). Opening a
+/// FIFO for writing would block a worker until a reader appears.
+fn refuse_special(jail: &Jail, path: &VirtualPath) -> Result<(), Reply> {
+    match jail.dir().metadata(path.relative()) {
+        Ok(m) if !m.is_file() && !m.is_dir() => Err(Reply::new(
+            ReplyCode::FILE_UNAVAILABLE,
+            format!("{path}: not a regular file"),
+        )),
+        // Missing targets are created; other errors are reported by the
+        // sink, which knows whether it follows the name.
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use ftpsh_core::testkit::{check_examples, check_hostile_paths};
+
+    use super::*;
+    use crate::testutil::{login_with, session};
+
+    #[test]
+    fn examples() {
+        check_examples(Arc::new(Upload));
+    }
+
+    fn sink(o: Outcome) -> (Reply, Box<dyn UploadSink>) {
+        match o {
+            Outcome::Transfer {
+                opening,
+                transfer: Transfer::Receive(sink),
+            } => (opening, sink),
+            other => panic!("expected an upload, got {other:?}"),
+        }
+    }
+
+    /// Writes `data` in small chunks, as the event loop would, then commits.
+    fn upload(o: Outcome, data: &[u8]) -> Reply {
+        let (_, mut s) = sink(o);
+        for chunk in data.chunks(1000) {
+            s.write_all(chunk).unwrap();
+        }
+        assert_eq!(s.written(), data.len() as u64);
+        s.commit()
+    }
+
+    fn text(o: &Outcome) -> String {
+        match o {
+            Outcome::Reply(r) => r.text().to_owned(),
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn stor_creates_and_replaces_atomically() {
+        let mut t = session();
+        let (opening, mut s) = sink(t.run("STOR hello.txt"));
+        assert_eq!(opening.to_wire(), b"150 ok to send data for /hello.txt\r\n");
+        s.write_all(b"replaced").unwrap();
+        // Until the commit the old file is untouched.
+        assert_eq!(
+            std::fs::read(t.path("hello.txt")).unwrap(),
+            b"hello, world\n"
+        );
+        let r = s.commit();
+        assert_eq!(r.code, ReplyCode::CLOSING_DATA, "{r}");
+        assert_eq!(std::fs::read(t.path("hello.txt")).unwrap(), b"replaced");
+
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let r = upload(t.run("UPLOAD docs/big.bin"), &big);
+        assert_eq!(r.code, ReplyCode::CLOSING_DATA, "{r}");
+        assert_eq!(std::fs::read(t.path("docs/big.bin")).unwrap(), big);
+    }
+
+    #[test]
+    fn dropped_stor_leaves_old_file() {
+        let mut t = session();
+        let (_, mut s) = sink(t.run("STOR hello.txt"));
+        s.write_all(b"half of it").unwrap();
+        drop(s);
+        assert_eq!(
+            std::fs::read(t.path("hello.txt")).unwrap(),
+            b"hello, world\n"
+        );
+        let names: Vec<_> = std::fs::read_dir(t.dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 4, "no stray temp file");
+    }
+
+    #[test]
+    fn rest_stor_resumes_in_place() {
+        let mut t = session();
+        t.run("REST 7");
+        let (opening, mut s) = sink(t.run("STOR hello.txt"));
+        assert_eq!(
+            opening.text(),
+            "ok to send data for /hello.txt, restarting at 7"
+        );
+        s.write_all(b"there\n").unwrap();
+        assert_eq!(s.commit().code, ReplyCode::CLOSING_DATA);
+        assert_eq!(
+            std::fs::read(t.path("hello.txt")).unwrap(),
+            b"hello, there\n"
+        );
+        assert_eq!(t.session.restart_offset, 0);
+        // Past the end: refused, and the marker is gone.
+        t.run("REST 100");
+        assert_eq!(t.run("STOR hello.txt").code(), Some(501));
+        assert_eq!(t.session.restart_offset, 0);
+        assert_eq!(
+            std::fs::read(t.path("hello.txt")).unwrap(),
+            b"hello, there\n"
+        );
+    }
+
+    #[test]
+    fn rest_stor_needs_append_permission() {
+        let mut t = session();
+        login_with(&mut t, "writer:pw:elrw");
+        t.run("REST 3");
+        let o = t.run("STOR hello.txt");
+        assert_eq!(
+            text(&o),
+            "/hello.txt: resuming an upload needs permission 'a'"
+        );
+        assert_eq!(
+            std::fs::read(t.path("hello.txt")).unwrap(),
+            b"hello, world\n"
+        );
+        // Without a marker the same user may replace the file.
+        assert_eq!(t.run("STOR hello.txt").code(), Some(150));
+        assert_eq!(t.run("APPE hello.txt").code(), Some(550));
+    }
+
+    #[test]
+    fn appe_appends_or_creates() {
+        let mut t = session();
+        let (opening, mut s) = sink(t.run("APPE hello.txt"));
+        assert_eq!(opening.text(), "ok to send data to append to /hello.txt");
+        s.write_all(b"more\n").unwrap();
+        assert_eq!(s.commit().code, ReplyCode::CLOSING_DATA);
+        assert_eq!(
+            std::fs::read(t.path("hello.txt")).unwrap(),
+            b"hello, world\nmore\n"
+        );
+        let r = upload(t.run("APPE docs/new.log"), b"line\n");
+        assert_eq!(r.code, ReplyCode::CLOSING_DATA);
+        assert_eq!(std::fs::read(t.path("docs/new.log")).unwrap(), b"line\n");
+        // APPE ignores and clears a restart marker.
+        t.run("REST 2");
+        upload(t.run("APPE docs/new.log"), b"again\n");
+        assert_eq!(
+            std::fs::read(t.path("docs/new.log")).unwrap(),
+            b"line\nagain\n"
+        );
+        assert_eq!(t.session.restart_offset, 0);
+    }
+
+    #[test]
+    fn errors() {
+        let mut t = session();
+        let rows = [
+            ("STOR docs", 550, "/docs: is a directory"),
+            ("STOR nodir/a.txt", 550, "/nodir: no such file or directory"),
+            ("STOR /", 553, "/: not a file name"),
+            ("STOR", 501, "STOR needs a file name"),
+            ("APPE", 501, "APPE needs a file name"),
+            ("APPE docs", 550, "/docs: is a directory"),
+            (
+                "APPE nodir/a.txt",
+                550,
+                "/nodir/a.txt: no such file or directory",
+            ),
+            ("STOR hello.txt/x", 550, "/hello.txt: not a directory"),
+        ];
+        for (line, code, want) in rows {
+            let o = t.run(line);
+            assert_eq!(o.code(), Some(code), "{line}: {o:?}");
+            assert_eq!(text(&o), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn fifo_targets_are_refused_without_blocking() {
+        let mut t = session();
+        let status = std::process::Command::new("mkfifo")
+            .arg(t.path("pipe"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for line in ["STOR pipe", "APPE pipe"] {
+            assert_eq!(text(&t.run(line)), "/pipe: not a regular file", "{line}");
+        }
+        t.run("REST 1");
+        assert_eq!(text(&t.run("STOR pipe")), "/pipe: not a regular file");
+    }
+
+    #[test]
+    fn permissions() {
+        let mut t = session();
+        t.login_as("reader", "pw");
+        for line in ["STOR x", "UPLOAD x", "APPE hello.txt"] {
+            let o = t.run(line);
+            assert_eq!(o.code(), Some(550), "{line}");
+            assert!(text(&o).contains("permission denied"), "{line}");
+        }
+        assert!(!t.path("x").exists());
+    }
+
+    #[test]
+    fn hostile_paths() {
+        check_hostile_paths(Arc::new(Upload), "STOR {}");
+        check_hostile_paths(Arc::new(Upload), "UPLOAD {}");
+        check_hostile_paths(Arc::new(Upload), "APPE {}");
+    }
+
+    #[test]
+    fn symlink_out_of_the_root_is_never_written_through() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret");
+        std::fs::write(&secret, b"outside").unwrap();
+        let mut t = session();
+        std::os::unix::fs::symlink(&secret, t.path("link")).unwrap();
+        // APPE and REST+STOR would write through the link: refused.
+        assert_eq!(t.run("APPE link").code(), Some(550));
+        t.run("REST 1");
+        assert_eq!(t.run("STOR link").code(), Some(550));
+        // A plain STOR replaces the link itself with a new file.
+        let r = upload(t.run("STOR link"), b"inside");
+        assert_eq!(r.code, ReplyCode::CLOSING_DATA, "{r}");
+        assert_eq!(std::fs::read(&secret).unwrap(), b"outside");
+        assert!(!t.path("link").is_symlink());
+        assert_eq!(std::fs::read(t.path("link")).unwrap(), b"inside");
+    }
+}
