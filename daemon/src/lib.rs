@@ -9,11 +9,17 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ftpsh_core::{Command, Registry, ServerConfig};
 
-mod simple;
+mod control;
+mod event_loop;
+mod timer;
+mod transfer;
+mod workers;
 
 /// Settings of one daemon instance.
 #[derive(Debug, Clone)]
@@ -77,53 +83,63 @@ pub fn builtin_registry() -> Registry {
 
 /// A bound daemon that is not serving yet.
 pub struct Server {
-    inner: simple::Server,
+    parts: event_loop::Parts,
+    addr: SocketAddr,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.local_addr())
+            .field("local_addr", &self.addr)
             .finish_non_exhaustive()
     }
 }
 
 impl Server {
-    /// Binds the control-connection listener.
+    /// Binds the control-connection listener and creates the poller.
     ///
     /// # Errors
-    /// The I/O error from binding `config.listen`.
+    /// The I/O error from binding `config.listen` or creating the poller.
     pub fn bind(config: DaemonConfig, registry: Registry) -> io::Result<Server> {
-        Ok(Self {
-            inner: simple::Server::bind(config, registry)?,
-        })
+        let parts = event_loop::Parts::bind(config, registry)?;
+        let addr = parts.listener.local_addr()?;
+        Ok(Self { parts, addr })
     }
 
-    /// The address the listener is bound to.
+    /// The address the listener is bound to (with the real port when bound
+    /// to port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local_addr()
+        self.addr
     }
 
-    /// Serves until SIGINT or SIGTERM, then sends `421` to every session
-    /// and returns.
+    /// Serves in the calling thread until SIGINT or SIGTERM, then sends
+    /// `421` to every session, closes them and returns. The signal handlers
+    /// are removed again on return.
     ///
     /// # Errors
-    /// Fatal I/O errors of the event loop itself.
+    /// Failing to start the workers or install the signal handlers, or a
+    /// fatal error of the poller.
     pub fn run(self) -> io::Result<()> {
-        self.inner.run()
+        event_loop::EventLoop::new(self.parts, true)?.run()
     }
 
     /// Serves on a new thread until [`ServerHandle::shutdown`] (or drop).
-    /// Signals are left to the caller.
+    /// No signal handlers are installed: signals are the caller's.
     ///
     /// # Errors
-    /// Failing to start the thread.
+    /// Failing to start the workers or the thread.
     pub fn spawn(self) -> io::Result<ServerHandle> {
-        let addr = self.local_addr();
-        let inner = self.inner.spawn()?;
+        let stop = self.parts.stop.clone();
+        let waker = self.parts.waker.clone();
+        let event_loop = event_loop::EventLoop::new(self.parts, false)?;
+        let thread = std::thread::Builder::new()
+            .name("ftpshd".to_owned())
+            .spawn(move || event_loop.run())?;
         Ok(ServerHandle {
-            addr,
-            inner: Some(inner),
+            addr: self.addr,
+            stop,
+            waker,
+            thread: Some(thread),
         })
     }
 }
@@ -131,7 +147,9 @@ impl Server {
 /// A daemon running on its own thread. Dropping it shuts it down.
 pub struct ServerHandle {
     addr: SocketAddr,
-    inner: Option<simple::Handle>,
+    stop: Arc<AtomicBool>,
+    waker: Arc<mio::Waker>,
+    thread: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -148,8 +166,8 @@ impl ServerHandle {
         self.addr
     }
 
-    /// Stops accepting, sends `421` to every session, closes them and joins
-    /// the server thread.
+    /// Stops accepting, sends `421` to every session, closes them, waits
+    /// for running commands and joins the server thread.
     ///
     /// # Errors
     /// The event loop's fatal error, if it had one.
@@ -158,10 +176,14 @@ impl ServerHandle {
     }
 
     fn stop(&mut self) -> io::Result<()> {
-        match self.inner.take() {
-            Some(h) => h.shutdown(),
-            None => Ok(()),
-        }
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        self.waker.wake()?;
+        thread
+            .join()
+            .map_err(|_| io::Error::other("the server thread panicked"))?
     }
 }
 

@@ -1,0 +1,179 @@
+//! Deadlines for the event loop: one binary heap, earliest first, whose top
+//! gives the poll timeout.
+//!
+//! Timers are never cancelled in the heap. Each connection keeps, per
+//! [`Kind`], the deadline it currently wants and the one it has armed; when a
+//! heap entry fires the loop compares it with what the connection wants
+//! (re-arming if the deadline moved, e.g. after activity), so each
+//! connection has at most one live heap entry per kind and the heap stays
+//! proportional to the number of connections.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use crate::workers::ConnId;
+
+/// What a deadline is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Kind {
+    /// Control connection idle outside a transfer -> `421`, close.
+    Idle = 0,
+    /// Passive listener without an accepted data connection -> close it.
+    Passive = 1,
+    /// Data connection without progress -> `426`, close it.
+    Stall = 2,
+    /// A delayed reply (failed login) is due.
+    Delay = 3,
+}
+
+pub(crate) const KINDS: usize = 4;
+
+/// One connection's wanted and armed deadline for one [`Kind`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Slot {
+    pub want: Option<Instant>,
+    armed: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    at: Instant,
+    key: usize,
+    generation: u64,
+    kind: Kind,
+}
+
+/// The heap of armed deadlines.
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Reverse<Entry>>,
+}
+
+impl Timers {
+    /// Sets `slot`'s deadline to `at`, arming a heap entry unless one that
+    /// fires no later is already armed.
+    pub(crate) fn set(&mut self, id: ConnId, kind: Kind, slot: &mut Slot, at: Instant) {
+        slot.want = Some(at);
+        if slot.armed.is_none_or(|armed| armed > at) {
+            slot.armed = Some(at);
+            self.heap.push(Reverse(Entry {
+                at,
+                key: id.key,
+                generation: id.generation,
+                kind,
+            }));
+        }
+    }
+
+    /// Time until the earliest armed deadline (zero if it passed).
+    pub(crate) fn timeout(&self, now: Instant) -> Option<Duration> {
+        self.heap
+            .peek()
+            .map(|Reverse(e)| e.at.saturating_duration_since(now))
+    }
+
+    /// Pops the next heap entry due at `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(ConnId, Kind, Instant)> {
+        if self.heap.peek().is_some_and(|Reverse(e)| e.at <= now) {
+            let Reverse(e) = self.heap.pop()?;
+            let id = ConnId {
+                key: e.key,
+                generation: e.generation,
+            };
+            return Some((id, e.kind, e.at));
+        }
+        None
+    }
+
+    /// Decides what a popped entry means for the connection's `slot`:
+    /// `true` when the wanted deadline has passed (act on it, the slot is
+    /// cleared); otherwise the entry is re-armed at the wanted deadline if
+    /// there still is one and nothing earlier is armed.
+    pub(crate) fn fire(
+        &mut self,
+        id: ConnId,
+        kind: Kind,
+        slot: &mut Slot,
+        armed_at: Instant,
+        now: Instant,
+    ) -> bool {
+        if slot.armed == Some(armed_at) {
+            slot.armed = None;
+        }
+        match slot.want {
+            Some(at) if at <= now => {
+                slot.want = None;
+                true
+            }
+            Some(at) => {
+                if slot.armed.is_none() {
+                    self.set(id, kind, slot, at);
+                }
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Number of armed heap entries.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: ConnId = ConnId {
+        key: 1,
+        generation: 7,
+    };
+
+    #[test]
+    fn moved_deadline_rearms_once() {
+        let mut t = Timers::default();
+        let mut slot = Slot::default();
+        let t0 = Instant::now();
+        t.set(ID, Kind::Idle, &mut slot, t0 + Duration::from_secs(1));
+        // Activity pushes the deadline out many times: no new heap entries.
+        for i in 2..100 {
+            t.set(ID, Kind::Idle, &mut slot, t0 + Duration::from_secs(i));
+        }
+        assert_eq!(t.len(), 1);
+        let now = t0 + Duration::from_secs(1);
+        let (id, kind, at) = t.pop_due(now).unwrap();
+        assert_eq!((id, kind), (ID, Kind::Idle));
+        assert!(!t.fire(id, kind, &mut slot, at, now));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.timeout(now), Some(Duration::from_secs(98)));
+        let late = t0 + Duration::from_secs(99);
+        let (id, kind, at) = t.pop_due(late).unwrap();
+        assert!(t.fire(id, kind, &mut slot, at, late));
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn cleared_slot_never_fires() {
+        let mut t = Timers::default();
+        let mut slot = Slot::default();
+        let t0 = Instant::now();
+        t.set(ID, Kind::Passive, &mut slot, t0);
+        slot.want = None;
+        let (id, kind, at) = t.pop_due(t0).unwrap();
+        assert!(!t.fire(id, kind, &mut slot, at, t0));
+        assert!(t.pop_due(t0 + Duration::from_secs(9)).is_none());
+    }
+
+    #[test]
+    fn earlier_deadline_is_armed_too() {
+        let mut t = Timers::default();
+        let mut slot = Slot::default();
+        let t0 = Instant::now();
+        t.set(ID, Kind::Delay, &mut slot, t0 + Duration::from_secs(5));
+        t.set(ID, Kind::Delay, &mut slot, t0 + Duration::from_secs(1));
+        assert_eq!(t.timeout(t0), Some(Duration::from_secs(1)));
+    }
+}

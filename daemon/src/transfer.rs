@@ -1,0 +1,149 @@
+//! Moving file data over a data connection in bounded, non-blocking chunks
+//! (RFC 959 §3.3 stream mode: the end of the data is the closing of the
+//! connection).
+//!
+//! Each `pump_*` call does at most one chunk budget of work and reports
+//! whether it stopped because the socket would block (wait for readiness),
+//! because the budget ran out (come back after other connections had their
+//! turn), or because the transfer ended. `RETR` of a file uses `sendfile(2)`,
+//! so file bytes go from the page cache to the socket without a copy through
+//! user space.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+
+use ftpsh_core::{DataSource, UploadSink};
+
+/// Most bytes moved per connection per readiness event.
+pub(crate) const CHUNK_BUDGET: usize = 1024 * 1024;
+
+/// Size of the loop's shared receive buffer.
+pub(crate) const RECV_BUFFER: usize = 256 * 1024;
+
+/// What a send transfer reads from, with its progress.
+pub(crate) enum Source {
+    /// A file, sent from `offset` (bytes) to its end.
+    File { file: File, offset: i64 },
+    /// Bytes produced in advance (a listing); `pos` is the next byte to send.
+    Bytes { bytes: Vec<u8>, pos: usize },
+}
+
+impl From<DataSource> for Source {
+    fn from(source: DataSource) -> Self {
+        match source {
+            DataSource::File { file, offset } => Self::File {
+                file,
+                offset: i64::try_from(offset).unwrap_or(i64::MAX),
+            },
+            DataSource::Bytes(bytes) => Self::Bytes { bytes, pos: 0 },
+        }
+    }
+}
+
+/// Why a pump call returned.
+#[derive(Debug)]
+pub(crate) enum Pump {
+    /// The socket would block; wait for the next readiness event.
+    Blocked,
+    /// The chunk budget is spent; more can be done right away.
+    Budget,
+    /// Everything was sent, or the client closed its end after an upload.
+    Finished,
+    /// The data connection failed (reset by the peer, broken pipe).
+    PeerError(io::Error),
+    /// Writing to the upload sink failed (disk full, ...).
+    SinkError(io::Error),
+    /// Reading the file to send failed.
+    SourceError(io::Error),
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+fn interrupted(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
+
+/// Sends from `source` to `socket`, adding the bytes sent to `moved`.
+pub(crate) fn pump_send(
+    socket: &mio::net::TcpStream,
+    source: &mut Source,
+    moved: &mut u64,
+) -> Pump {
+    let mut budget = CHUNK_BUDGET;
+    while budget > 0 {
+        let step = match source {
+            Source::File { file, offset } => {
+                match nix::sys::sendfile::sendfile64(socket, &*file, Some(offset), budget) {
+                    Ok(n) => Ok(n),
+                    Err(errno) => Err(io::Error::from(errno)),
+                }
+            }
+            Source::Bytes { bytes, pos } => {
+                let end = (*pos + budget).min(bytes.len());
+                match (&*socket).write(&bytes[*pos..end]) {
+                    Ok(n) => {
+                        *pos += n;
+                        Ok(n)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match step {
+            Ok(0) => return Pump::Finished,
+            Ok(n) => {
+                *moved += n as u64;
+                budget = budget.saturating_sub(n);
+                if let Source::Bytes { bytes, pos } = source
+                    && *pos >= bytes.len()
+                {
+                    return Pump::Finished;
+                }
+            }
+            Err(e) if would_block(&e) => return Pump::Blocked,
+            Err(e) if interrupted(&e) => {}
+            Err(e) if is_source_error(&e, source) => return Pump::SourceError(e),
+            Err(e) => return Pump::PeerError(e),
+        }
+    }
+    Pump::Budget
+}
+
+/// `sendfile(2)` reports errors of both ends; these come from the file
+/// (an I/O error, or a file type it cannot read from).
+fn is_source_error(e: &io::Error, source: &Source) -> bool {
+    use nix::errno::Errno;
+    matches!(source, Source::File { .. })
+        && [Errno::EIO, Errno::EINVAL, Errno::EOVERFLOW, Errno::ESPIPE]
+            .iter()
+            .any(|errno| e.raw_os_error() == Some(*errno as i32))
+}
+
+/// Receives from `socket` into `sink` through `buf`, adding the bytes
+/// written to `moved`.
+pub(crate) fn pump_receive(
+    socket: &mio::net::TcpStream,
+    sink: &mut dyn UploadSink,
+    buf: &mut [u8],
+    moved: &mut u64,
+) -> Pump {
+    let mut budget = CHUNK_BUDGET;
+    while budget > 0 {
+        match (&*socket).read(buf) {
+            Ok(0) => return Pump::Finished,
+            Ok(n) => {
+                if let Err(e) = sink.write_all(&buf[..n]) {
+                    return Pump::SinkError(e);
+                }
+                *moved += n as u64;
+                budget = budget.saturating_sub(n);
+            }
+            Err(e) if would_block(&e) => return Pump::Blocked,
+            Err(e) if interrupted(&e) => {}
+            Err(e) => return Pump::PeerError(e),
+        }
+    }
+    Pump::Budget
+}
