@@ -1,0 +1,719 @@
+//! `ftpsh-tests`: end-to-end tests of `ftpshd` driven by real, independent
+//! FTP clients — the Rust `suppaftp` crate, Python's `ftplib`, `curl` and
+//! `lftp` — over real sockets on `127.0.0.1` port 0 and real temp dirs.
+//!
+//! This library holds only what the test files in `tests/` share: an
+//! in-process daemon over a fresh temp root ([`TestServer`]), seeded
+//! pseudo-random file content that is generated and compared as a stream
+//! ([`SeededReader`], [`assert_file_is_seeded`]), a raw control-connection
+//! client for the bytes no polite client sends ([`RawControl`]), and runners
+//! for third-party programs that fail loudly when a program is missing
+//! ([`require_tool`], [`run_with_timeout`]). The trade-off: the daemon runs
+//! in the test process (fast, no build-order dependency), except in the one
+//! test file that checks the `ftpshd` binary itself ([`ftpshd_binary`]).
+//!
+//! Every helper panics with a message on failure: this is test support
+//! code, and a panic is how a test fails.
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ftpsh_core::{ServerConfig, User, Users};
+use ftpsh_daemon::{DaemonConfig, Server, ServerHandle};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use suppaftp::types::FileType;
+use suppaftp::{FtpError, FtpResult, FtpStream};
+
+/// The account every in-process server has, with all permissions
+/// (`elradfmw`).
+pub const USER: &str = "alice";
+/// [`USER`]'s password.
+pub const PASSWORD: &str = "secret";
+/// A read-only account (`elr`) on the same root.
+pub const READER: &str = "reader";
+/// [`READER`]'s password.
+pub const READER_PASSWORD: &str = "pw";
+
+/// How long any single blocking socket operation of a test may take before
+/// the test fails instead of hanging. Generous: this bounds hangs, it does
+/// not measure speed.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Settings of a [`TestServer`] that tests vary.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Most concurrent control connections (`421` beyond).
+    pub max_sessions: usize,
+    /// Idle control-connection timeout.
+    pub idle_timeout: Duration,
+    /// Passive accept / stalled data connection timeout.
+    pub data_timeout: Duration,
+    /// Also accept `anonymous` (read-only).
+    pub anonymous: bool,
+    /// Worker threads of the daemon.
+    pub workers: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_sessions: 512,
+            idle_timeout: Duration::from_secs(120),
+            data_timeout: Duration::from_secs(30),
+            anonymous: false,
+            workers: 4,
+        }
+    }
+}
+
+/// An in-process `ftpshd` on `127.0.0.1:0` serving a fresh temp directory.
+///
+/// Layout on the host: `base/root` is the users' root; `base/outside` is a
+/// sibling directory that no client may ever read or write, for the
+/// escape tests. Both vanish when the server is dropped.
+pub struct TestServer {
+    base: tempfile::TempDir,
+    handle: Option<ServerHandle>,
+    addr: SocketAddr,
+}
+
+impl TestServer {
+    /// Starts a server with [`Options::default`].
+    pub fn start() -> Self {
+        Self::with(Options::default())
+    }
+
+    /// Starts a server with `options`.
+    ///
+    /// # Panics
+    /// If the temp dir or the listener cannot be created.
+    pub fn with(options: Options) -> Self {
+        let base = tempfile::tempdir().expect("temp dir");
+        let root = base.path().join("root");
+        fs::create_dir(&root).expect("create root");
+        fs::create_dir(base.path().join("outside")).expect("create outside");
+        let mut users = Users::new();
+        users.add(User::from_spec(&format!("{USER}:{PASSWORD}"), root.clone()).expect("user"));
+        users.add(
+            User::from_spec(&format!("{READER}:{READER_PASSWORD}:elr"), root.clone())
+                .expect("user"),
+        );
+        if options.anonymous {
+            users.add_anonymous(root);
+        }
+        let config = DaemonConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            server: ServerConfig {
+                users,
+                // Short, so that the wrong-password tests stay quick; the
+                // delay itself is the daemon's business, not measured here.
+                login_failure_delay: Duration::from_millis(50),
+                ..ServerConfig::default()
+            },
+            idle_timeout: options.idle_timeout,
+            data_timeout: options.data_timeout,
+            max_sessions: options.max_sessions,
+            workers: options.workers,
+        };
+        let server = Server::bind(config, ftpsh_daemon::builtin_registry()).expect("bind");
+        let handle = server.spawn().expect("spawn server");
+        let addr = handle.local_addr();
+        Self {
+            base,
+            handle: Some(handle),
+            addr,
+        }
+    }
+
+    /// The control-connection address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The control-connection port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The users' root directory on the host.
+    pub fn root(&self) -> PathBuf {
+        self.base.path().join("root")
+    }
+
+    /// A host path inside the root: `path("a/b.txt")`.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    /// The sibling directory outside the root.
+    pub fn outside(&self) -> PathBuf {
+        self.base.path().join("outside")
+    }
+
+    /// `ftp://alice:secret@127.0.0.1:PORT/` followed by `rel`.
+    pub fn url(&self, rel: &str) -> String {
+        format!("ftp://{USER}:{PASSWORD}@127.0.0.1:{}/{rel}", self.port())
+    }
+
+    /// A `suppaftp` client connected (banner read) but not logged in, with
+    /// [`IO_TIMEOUT`] on the control and every data connection.
+    ///
+    /// # Panics
+    /// If the connection or the banner fails.
+    pub fn connect(&self) -> FtpStream {
+        connect_suppaftp(self.addr).expect("connect and read the 220 banner")
+    }
+
+    /// A `suppaftp` client logged in as [`USER`] with transfer type binary.
+    ///
+    /// # Panics
+    /// If connecting or logging in fails.
+    pub fn login(&self) -> FtpStream {
+        let mut ftp = self.connect();
+        ftp.login(USER, PASSWORD).expect("login alice");
+        ftp.transfer_type(FileType::Binary).expect("TYPE I");
+        ftp
+    }
+
+    /// Files and directories directly in `rel` (host view), sorted; for
+    /// "no stray file" checks.
+    ///
+    /// # Panics
+    /// If the directory cannot be read.
+    pub fn entries(&self, rel: &str) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.path(rel))
+            .expect("read_dir")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Stops the server (`421` to every session) and joins its thread.
+    ///
+    /// # Panics
+    /// If the event loop reports a fatal error.
+    pub fn shutdown(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().expect("clean server shutdown");
+        }
+    }
+}
+
+/// Connects `suppaftp` to `addr` with [`IO_TIMEOUT`] on every socket and
+/// reads the banner.
+///
+/// # Errors
+/// The client's error (connect failure, or a non-220 greeting such as 421).
+pub fn connect_suppaftp(addr: SocketAddr) -> FtpResult<FtpStream> {
+    let stream =
+        TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(FtpError::ConnectionError)?;
+    set_timeouts(&stream).map_err(FtpError::ConnectionError)?;
+    let ftp = FtpStream::connect_with_stream(stream)?;
+    Ok(ftp.passive_stream_builder(|addr| {
+        let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(FtpError::ConnectionError)?;
+        set_timeouts(&s).map_err(FtpError::ConnectionError)?;
+        Ok(s)
+    }))
+}
+
+fn set_timeouts(s: &TcpStream) -> io::Result<()> {
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))
+}
+
+/// The reply code inside a `suppaftp` error, if the server answered.
+pub fn reply_code(err: &FtpError) -> Option<u32> {
+    match err {
+        FtpError::UnexpectedResponse(r) => Some(r.status.code()),
+        _ => None,
+    }
+}
+
+/// A reader of `len` pseudo-random bytes from `seed`: the same seed always
+/// gives the same bytes, and a file of any size is generated and checked
+/// without holding it in memory.
+pub struct SeededReader {
+    rng: StdRng,
+    remaining: u64,
+}
+
+impl SeededReader {
+    /// `len` bytes from `seed`.
+    pub fn new(seed: u64, len: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            remaining: len,
+        }
+    }
+}
+
+impl Read for SeededReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        self.rng.fill_bytes(&mut buf[..n]);
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// `len` seeded bytes in memory (for small files).
+pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0; len];
+    StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+/// Writes `len` seeded bytes to `path`.
+///
+/// # Panics
+/// On an I/O error.
+pub fn write_seeded(path: &Path, seed: u64, len: u64) {
+    let mut f = io::BufWriter::new(fs::File::create(path).expect("create seeded file"));
+    io::copy(&mut SeededReader::new(seed, len), &mut f).expect("write seeded file");
+    f.flush().expect("flush seeded file");
+}
+
+/// Compares two byte streams; `Err` names the first differing offset or
+/// the length mismatch.
+///
+/// # Errors
+/// A description of the first difference.
+pub fn compare_streams(mut a: impl Read, mut b: impl Read) -> Result<u64, String> {
+    let mut ba = vec![0u8; 1 << 16];
+    let mut bb = vec![0u8; 1 << 16];
+    let mut offset = 0u64;
+    loop {
+        let na = read_full(&mut a, &mut ba).map_err(|e| format!("read a: {e}"))?;
+        let nb = read_full(&mut b, &mut bb).map_err(|e| format!("read b: {e}"))?;
+        let n = na.min(nb);
+        if let Some(i) = ba[..n].iter().zip(&bb[..n]).position(|(x, y)| x != y) {
+            return Err(format!("first difference at byte {}", offset + i as u64));
+        }
+        offset += n as u64;
+        if na != nb {
+            return Err(format!(
+                "lengths differ: one stream ends at byte {offset}, the other goes on"
+            ));
+        }
+        if na == 0 {
+            return Ok(offset);
+        }
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Asserts that the file at `path` holds exactly the `len` bytes of `seed`.
+///
+/// # Panics
+/// When it does not, naming the first difference.
+pub fn assert_file_is_seeded(path: &Path, seed: u64, len: u64) {
+    let f = fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    if let Err(e) = compare_streams(BufReader::new(f), SeededReader::new(seed, len)) {
+        panic!("{} is not the expected content: {e}", path.display());
+    }
+}
+
+/// Asserts that two files are byte-identical.
+///
+/// # Panics
+/// When they are not, naming the first difference.
+pub fn assert_same_file(a: &Path, b: &Path) {
+    let fa = fs::File::open(a).unwrap_or_else(|e| panic!("open {}: {e}", a.display()));
+    let fb = fs::File::open(b).unwrap_or_else(|e| panic!("open {}: {e}", b.display()));
+    if let Err(e) = compare_streams(BufReader::new(fa), BufReader::new(fb)) {
+        panic!("{} and {} differ: {e}", a.display(), b.display());
+    }
+}
+
+/// Every file and directory below `dir`, relative, sorted; directories end
+/// with `/`.
+///
+/// # Panics
+/// On an I/O error.
+pub fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(dir).expect("read_dir") {
+            let e = e.expect("dir entry");
+            let p = e.path();
+            let rel = p
+                .strip_prefix(base)
+                .expect("below base")
+                .to_string_lossy()
+                .into_owned();
+            if e.file_type().expect("file type").is_dir() {
+                out.push(format!("{rel}/"));
+                walk(base, &p, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Asserts that two directory trees hold the same names and byte-identical
+/// files.
+///
+/// # Panics
+/// On the first difference.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let ta = tree(a);
+    let tb = tree(b);
+    assert_eq!(ta, tb, "trees {} and {} differ", a.display(), b.display());
+    for rel in ta.iter().filter(|r| !r.ends_with('/')) {
+        assert_same_file(&a.join(rel), &b.join(rel));
+    }
+}
+
+/// The path of a third-party program the tests drive (`curl`, `lftp`,
+/// `python3`).
+///
+/// # Panics
+/// When it is not on `PATH`: the tests need it, CI installs it
+/// (`.ci/run`), and skipping silently would report a pass that did not
+/// happen.
+pub fn require_tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "`{name}` is not installed or not on PATH; this test drives it as a real client. \
+         Install it (Debian: apt-get install -y {name}); .ci/run does."
+    );
+}
+
+/// Runs `cmd` (stdin closed, output captured) and waits at most `timeout`;
+/// the child is killed by its PID when the time is up.
+///
+/// # Panics
+/// If the program cannot start or runs over `timeout` (the panic shows what
+/// it printed so far).
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
+    let mut out = child.stdout.take().expect("stdout piped");
+    let mut err = child.stderr.take().expect("stderr piped");
+    let out_t = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_t = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            // Child::kill sends SIGKILL to this child's PID only.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out_t.join().unwrap_or_default();
+    let stderr = err_t.join().unwrap_or_default();
+    match status {
+        Some(status) => Output {
+            status,
+            stdout,
+            stderr,
+        },
+        None => panic!(
+            "{shown} ran over {timeout:?} and was killed\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        ),
+    }
+}
+
+/// Asserts that `output` is a success, showing its output otherwise, and
+/// returns stdout as text.
+///
+/// # Panics
+/// On a non-zero exit.
+pub fn assert_success(what: &str, output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Raises this process's open-file soft limit to its hard limit (at most
+/// `want`), for tests that hold hundreds of sockets on both ends in one
+/// process.
+///
+/// # Panics
+/// If the limit cannot be read or set.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    let target = want.min(hard);
+    if soft < target {
+        setrlimit(Resource::RLIMIT_NOFILE, target, hard).expect("setrlimit");
+        target
+    } else {
+        soft
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes; returns
+/// whether it held. For effects the daemon completes asynchronously (a
+/// dropped upload being cleaned up); the limit bounds the loop, it is not
+/// a timing assertion.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A reply read by [`RawControl`]: the code and every line's text.
+#[derive(Debug, Clone)]
+pub struct RawReply {
+    /// The three-digit reply code.
+    pub code: u16,
+    /// The full reply, lines joined with `\n`.
+    pub text: String,
+}
+
+/// A control connection driven byte by byte, for what polite clients never
+/// send: garbage, NUL bytes, over-long lines, dropped connections.
+pub struct RawControl {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RawControl {
+    /// Connects (without reading the banner).
+    ///
+    /// # Panics
+    /// If the connection fails.
+    pub fn connect(addr: SocketAddr) -> Self {
+        let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+        set_timeouts(&s).expect("timeouts");
+        let writer = s.try_clone().expect("clone stream");
+        Self {
+            reader: BufReader::new(s),
+            writer,
+        }
+    }
+
+    /// Connects, expects the `220` banner, logs in as `user`.
+    ///
+    /// # Panics
+    /// If any step gets another reply.
+    pub fn login(addr: SocketAddr, user: &str, password: &str) -> Self {
+        let mut c = Self::connect(addr);
+        c.expect(220);
+        c.cmd(&format!("USER {user}"), 331);
+        c.cmd(&format!("PASS {password}"), 230);
+        c
+    }
+
+    /// The underlying control stream (for SO_LINGER tricks).
+    pub fn stream(&self) -> &TcpStream {
+        &self.writer
+    }
+
+    /// Sends raw bytes.
+    ///
+    /// # Panics
+    /// On a write error.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write control");
+    }
+
+    /// Sends `line` followed by CRLF.
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+    }
+
+    /// Reads one complete reply (RFC 959 §4.2: a multi-line reply starts
+    /// with `xyz-` and ends at a line starting with `xyz `).
+    ///
+    /// # Errors
+    /// An I/O error, or `UnexpectedEof` when the server closed the
+    /// connection, or `InvalidData` for a malformed reply line.
+    pub fn try_reply(&mut self) -> io::Result<RawReply> {
+        let first = self.read_line()?;
+        let code = parse_code(&first)?;
+        let mut text = first.clone();
+        if first.as_bytes().get(3) == Some(&b'-') {
+            let end = format!("{code} ");
+            // Bounded: a reply longer than 10,000 lines is itself a failure.
+            for _ in 0..10_000 {
+                let line = self.read_line()?;
+                text.push('\n');
+                text.push_str(&line);
+                if line.starts_with(&end) {
+                    return Ok(RawReply { code, text });
+                }
+            }
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "endless reply"));
+        }
+        Ok(RawReply { code, text })
+    }
+
+    fn read_line(&mut self) -> io::Result<String> {
+        let mut buf = Vec::new();
+        let n = self.reader.read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed",
+            ));
+        }
+        let s = String::from_utf8_lossy(&buf);
+        Ok(s.trim_end_matches(['\r', '\n']).to_owned())
+    }
+
+    /// Reads one reply.
+    ///
+    /// # Panics
+    /// If none can be read.
+    pub fn reply(&mut self) -> RawReply {
+        self.try_reply().expect("read reply")
+    }
+
+    /// Reads one reply and asserts its code.
+    ///
+    /// # Panics
+    /// On another code.
+    pub fn expect(&mut self, code: u16) -> RawReply {
+        let r = self.reply();
+        assert_eq!(r.code, code, "expected {code}, got {:?}", r.text);
+        r
+    }
+
+    /// Sends `line` and asserts the reply code.
+    ///
+    /// # Panics
+    /// On another code.
+    pub fn cmd(&mut self, line: &str, code: u16) -> RawReply {
+        self.send(line);
+        let r = self.reply();
+        assert_eq!(r.code, code, "{line:?}: expected {code}, got {:?}", r.text);
+        r
+    }
+
+    /// Sends `EPSV`, parses `229 (|||port|)` and connects the data
+    /// connection.
+    ///
+    /// # Panics
+    /// If the reply or the connection fails.
+    pub fn epsv(&mut self) -> TcpStream {
+        let r = self.cmd("EPSV", 229);
+        let inner = r
+            .text
+            .split("|||")
+            .nth(1)
+            .and_then(|s| s.split('|').next())
+            .unwrap_or_else(|| panic!("malformed 229: {:?}", r.text));
+        let port: u16 = inner.parse().expect("EPSV port");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("data connection");
+        set_timeouts(&s).expect("timeouts");
+        s
+    }
+}
+
+fn parse_code(line: &str) -> io::Result<u16> {
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad reply line {line:?}"),
+        )
+    };
+    let digits = line.get(..3).ok_or_else(bad)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let sep = line.as_bytes().get(3).copied();
+    if !matches!(sep, None | Some(b' ') | Some(b'-')) {
+        return Err(bad());
+    }
+    digits.parse().map_err(|_| bad())
+}
+
+/// Where the `ftpshd` binary of this build is: `FTPSHD` if set, else
+/// `target/<profile>/ftpshd` next to the running test executable
+/// (`target/<profile>/deps/<test>`).
+///
+/// A test package cannot use `CARGO_BIN_EXE_*` of another package, so the
+/// binary must be built first: `cargo build -p ftpsh-daemon` (`.ci/run` and
+/// `make check` build the whole workspace before testing).
+///
+/// # Panics
+/// When the binary is not there, saying how to build it.
+pub fn ftpshd_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("FTPSHD") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join("ftpshd");
+    assert!(
+        bin.is_file(),
+        "the ftpshd binary is not at {}; build it first with `cargo build -p ftpsh-daemon` \
+         (or set FTPSHD=/path/to/ftpshd)",
+        bin.display()
+    );
+    bin
+}
