@@ -393,3 +393,40 @@ fn plugin_path_points_into_the_target_dir() {
     assert!(p.exists(), "{}", p.display());
     assert!(p.to_string_lossy().contains("target"), "{}", p.display());
 }
+
+#[test]
+fn a_plugin_written_in_c_against_the_header_works() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testing-c/csize.c");
+    let include = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/include");
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("libcsize.so");
+    let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+    let out = std::process::Command::new(cc)
+        .args(["-std=c11", "-Wall", "-Werror", "-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg("-I")
+        .arg(&include)
+        .arg(&src)
+        .output()
+        .expect("a C compiler (cc) is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut registry = builtins();
+    let log = register_all(&mut registry, dir.path()).unwrap();
+    assert!(log[0].ends_with(": CSIZE"), "{log:?}");
+    let mut t = TestSession::new(registry);
+    assert_eq!(
+        run(&mut t, "CSIZE data.bin"),
+        (213, "3000 3000 /".to_owned())
+    );
+    t.session.cwd = t.session.cwd.resolve("/docs").unwrap();
+    assert_eq!(
+        run(&mut t, "CSIZE readme.md"),
+        (213, "7 7 /docs".to_owned())
+    );
+    assert_eq!(run(&mut t, "CSIZE nope").0, 550);
+    assert_eq!(run(&mut t, "CSIZE").0, 501);
+}
