@@ -3,6 +3,10 @@
  * (Kept outside plugin/testing/, whose subdirectories are all Cargo packages.)
  * CSIZE path: opens the file through the host, reads it in 4 KiB chunks at
  * explicit offsets, and replies "213 <bytes read> <stat size> <cwd>".
+ * Misbehaviours the Rust wrapper cannot produce: CNONE returns OK without a
+ * reply, CPRELIM replies 150 (refused: one final reply per request),
+ * CINJECT puts CRLF and a fake reply line in its text, CLONG replies with
+ * 10000 bytes of text.
  * Built by plugin/host/tests/plugins.rs with `cc -shared -fPIC`.
  */
 #include <stdio.h>
@@ -23,8 +27,26 @@ static ftpsh_bytes str(const char *s) {
     return b;
 }
 
+static int32_t misbehave(const ftpsh_host *host, const ftpsh_request *req) {
+    static char big[10001];
+    switch (req->verb.ptr[1]) {
+    case 'N': /* CNONE */
+        return FTPSH_OK;
+    case 'P': /* CPRELIM: returns what the host said about code 150 */
+        return host->reply(host->ctx, 150, str("opening nothing"));
+    case 'I': /* CINJECT */
+        return host->reply(host->ctx, 213, str("a\r\n230 logged in as root\r\n"));
+    default: /* CLONG */
+        memset(big, 'x', sizeof big - 1);
+        return host->reply(host->ctx, 200, str(big));
+    }
+}
+
 static int32_t run(const ftpsh_host *host, const ftpsh_request *req) {
     char text[512];
+    if (req->verb.len != 5 || memcmp(req->verb.ptr, "CSIZE", 5) != 0) {
+        return misbehave(host, req);
+    }
     if (req->arg.ptr == NULL) {
         return host->reply(host->ctx, 501, str("CSIZE needs a pathname"));
     }
@@ -59,10 +81,14 @@ static int32_t run(const ftpsh_host *host, const ftpsh_request *req) {
 
 static const ftpsh_verb verbs[] = {
     {B("CSIZE"), B("CSIZE <SP> pathname"), B("size, counted in C"), {NULL, 0}, 'r', 1},
+    {B("CNONE"), B("CNONE"), B("no reply"), {NULL, 0}, 0, 1},
+    {B("CPRELIM"), B("CPRELIM"), B("a 1xx reply"), {NULL, 0}, 0, 1},
+    {B("CINJECT"), B("CINJECT"), B("CRLF in a reply"), {NULL, 0}, 0, 0},
+    {B("CLONG"), B("CLONG"), B("a long reply"), {NULL, 0}, 0, 1},
 };
 
 static const ftpsh_plugin table = {
-    FTPSH_ABI_VERSION, sizeof(ftpsh_plugin), B("csize"), verbs, 1, sizeof(ftpsh_verb), run,
+    FTPSH_ABI_VERSION, sizeof(ftpsh_plugin), B("csize"), verbs, sizeof verbs / sizeof verbs[0], sizeof(ftpsh_verb), run,
 };
 
 const ftpsh_plugin *ftpsh_plugin_v1(void) { return &table; }

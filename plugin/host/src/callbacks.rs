@@ -63,6 +63,16 @@ struct Ctx<'s> {
 
 type Result<T> = std::result::Result<T, i32>;
 
+// The ABI lets a plugin call back from any thread during `run`, so the
+// state behind the mutex must be movable between threads.
+const _: () = {
+    fn send<T: Send>() {}
+    #[allow(dead_code)]
+    fn ctx_is_send() {
+        send::<Ctx<'static>>();
+    }
+};
+
 impl Ctx<'_> {
     fn jail(&self) -> Result<&Jail> {
         self.session.jail().ok_or(FTPSH_ERR_NOT_LOGGED_IN)

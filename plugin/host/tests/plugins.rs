@@ -416,7 +416,10 @@ fn a_plugin_written_in_c_against_the_header_works() {
     );
     let mut registry = builtins();
     let log = register_all(&mut registry, dir.path()).unwrap();
-    assert!(log[0].ends_with(": CSIZE"), "{log:?}");
+    assert!(
+        log[0].ends_with(": CSIZE CNONE CPRELIM CINJECT CLONG"),
+        "{log:?}"
+    );
     let mut t = TestSession::new(registry);
     assert_eq!(
         run(&mut t, "CSIZE data.bin"),
@@ -429,4 +432,29 @@ fn a_plugin_written_in_c_against_the_header_works() {
     );
     assert_eq!(run(&mut t, "CSIZE nope").0, 550);
     assert_eq!(run(&mut t, "CSIZE").0, 501);
+
+    // What a C plugin can get wrong, the host absorbs.
+    assert_eq!(
+        run(&mut t, "CNONE"),
+        (
+            451,
+            "CNONE: plugin csize failed: it sent no reply".to_owned()
+        )
+    );
+    assert_eq!(
+        run(&mut t, "CPRELIM"),
+        (
+            451,
+            "CPRELIM: plugin csize failed: invalid argument".to_owned()
+        )
+    );
+    let r = reply(t.run("CINJECT"));
+    assert_eq!(r.to_wire(), b"213 a  230 logged in as root  \r\n");
+    let (code, text) = run(&mut t, "CLONG");
+    assert_eq!((code, text.len()), (200, 4096));
+    assert_eq!(run(&mut t, "CSIZE /hello.txt").0, 213, "still serving");
+    // CINJECT runs before login (declared so): file callbacks would refuse.
+    let mut anon = TestSession::logged_out(t.session.registry.as_ref().clone());
+    assert_eq!(run(&mut anon, "CINJECT").0, 213);
+    assert_eq!(run(&mut anon, "CSIZE hello.txt").0, 530);
 }
