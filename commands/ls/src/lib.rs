@@ -17,7 +17,7 @@
 //! so the data connection is only opened once the directory was read
 //! successfully. Symlinks are shown as what they resolve to inside the
 //! jail; entries that cannot be stat'ed are skipped; names are sorted so
-//! listings are deterministic. Formatting is pure ([`format`]) and
+//! listings are deterministic. Formatting is pure ([`format`](mod@format)) and
 //! table-tested.
 //!
 //! [`DataSource::Bytes`]: ftpsh_core::DataSource::Bytes
