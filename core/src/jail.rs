@@ -256,10 +256,10 @@ mod tests {
             std::fs::write(base.path().join("outside"), b"OUT").unwrap();
             std::fs::write(root.join("a/inside"), b"IN").unwrap();
             let jail = Jail::open(&root).unwrap();
-            if let Ok(p) = VirtualPath::root().resolve(&format!("a/{arg}outside")) {
-                if let Ok(data) = jail.dir().read(p.relative()) {
-                    prop_assert_ne!(data, b"OUT".to_vec());
-                }
+            if let Ok(p) = VirtualPath::root().resolve(&format!("a/{arg}outside"))
+                && let Ok(data) = jail.dir().read(p.relative())
+            {
+                prop_assert_ne!(data, b"OUT".to_vec());
             }
         }
     }
