@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod command;
+pub mod dest;
 pub mod error;
 pub mod jail;
 pub mod registry;

@@ -1,0 +1,139 @@
+//! The embedded default (product brief §3): an in-process `ftpshd` on
+//! 127.0.0.1 over a temporary root, so `connme` and `--batch` work on a
+//! fresh machine with nothing else installed.
+//!
+//! It is the daemon's own library (`ftpsh-daemon`) started on a thread, so
+//! the shell talks to it over real sockets exactly as to any other server.
+//! The root directory lives as long as the shell; `byebye` and `connme`
+//! again find the same files.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use ftpsh_core::{ServerConfig, User, Users};
+use ftpsh_daemon::{DaemonConfig, Server, ServerHandle, builtin_registry};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+/// The embedded server's default login name.
+pub const DEFAULT_USER: &str = "ftpsh";
+
+/// How to set up the embedded server.
+#[derive(Debug, Clone)]
+pub struct EmbeddedSpec {
+    /// Login name.
+    pub user: String,
+    /// Password; `None` picks a random one (20 alphanumerics).
+    pub password: Option<String>,
+    /// The `220` greeting, if not the daemon's default.
+    pub banner: Option<String>,
+}
+
+impl Default for EmbeddedSpec {
+    fn default() -> Self {
+        Self {
+            user: DEFAULT_USER.to_owned(),
+            password: None,
+            banner: None,
+        }
+    }
+}
+
+/// A running embedded server and its temporary root. Dropping it stops
+/// the server and removes the root.
+pub struct EmbeddedServer {
+    handle: Option<ServerHandle>,
+    root: tempfile::TempDir,
+    user: String,
+    password: String,
+}
+
+impl std::fmt::Debug for EmbeddedServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedServer")
+            .field("addr", &self.addr())
+            .field("root", &self.root.path())
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedServer {
+    /// Creates the temporary root and starts serving on 127.0.0.1 with an
+    /// OS-chosen port.
+    ///
+    /// # Errors
+    /// Creating the directory, binding or starting the server thread.
+    pub fn start(spec: &EmbeddedSpec) -> io::Result<Self> {
+        let root = tempfile::Builder::new().prefix("ftpsh-root-").tempdir()?;
+        let password = spec.password.clone().unwrap_or_else(|| {
+            rand::rng()
+                .sample_iter(&Alphanumeric)
+                .take(20)
+                .map(char::from)
+                .collect()
+        });
+        let mut users = Users::new();
+        users.add(User {
+            name: spec.user.clone(),
+            password: Some(password.clone()),
+            root: root.path().to_path_buf(),
+            permissions: ftpsh_core::Permissions::all(),
+        });
+        let mut server = ServerConfig {
+            users,
+            ..ServerConfig::default()
+        };
+        if let Some(banner) = &spec.banner {
+            server.banner = banner.clone();
+        }
+        let config = DaemonConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            server,
+            ..DaemonConfig::default()
+        };
+        let handle = Server::bind(config, builtin_registry())?.spawn()?;
+        Ok(Self {
+            handle: Some(handle),
+            root,
+            user: spec.user.clone(),
+            password,
+        })
+    }
+
+    /// The control-connection address.
+    pub fn addr(&self) -> SocketAddr {
+        self.handle
+            .as_ref()
+            .map(ServerHandle::local_addr)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The served directory.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The login name.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The password.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// Stops the server (sending `421` to any session) and joins its
+    /// thread; the root is removed when `self` drops.
+    ///
+    /// # Errors
+    /// The server's fatal error, if it had one.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        match self.handle.take() {
+            Some(h) => h.shutdown(),
+            None => Ok(()),
+        }
+    }
+}

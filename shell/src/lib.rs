@@ -1,0 +1,45 @@
+//! `ftpsh`: an FTP shell with the seeds' verbs (`connme`, `ls`, `rm`,
+//! `size`, `upload`, `download`, `byebye`) plus the usual ones, usable
+//! three ways — interactively (rustyline: history, completion, progress
+//! bars), as a Unix filter (`-c 'ls; size a.txt'` or commands on stdin),
+//! and as a YAML batch runner whose transcript is snapshot-tested.
+//!
+//! The behaviour lives here, the binary only wires it: [`line`] splits
+//! shell lines, [`verbs`] is the one table of verbs that dispatch, help
+//! and [`complete`] derive from, [`shell::Shell`] executes a command and
+//! writes to any `Write`, [`client`] wraps `suppaftp` for the protocol,
+//! [`batch`] runs scripts, [`repl`] talks to a terminal, and [`embedded`]
+//! starts the in-process `ftpshd` used when no server is named.
+//!
+//! The main trade-off: the shell is synchronous — one control connection,
+//! one command at a time, transfers pumped in 64 KiB chunks on the calling
+//! thread. That keeps the executor a plain function that tests can drive
+//! and the transcript strictly ordered; Ctrl-C is handled by a flag the
+//! transfer loop polls rather than by cancelling a task.
+
+pub mod batch;
+pub mod client;
+mod commands;
+pub mod complete;
+pub mod embedded;
+pub mod format;
+pub mod line;
+pub mod progress;
+pub mod repl;
+pub mod shell;
+pub mod url;
+pub mod verbs;
+
+pub use shell::{CmdError, Failure, Flow, Options, ServerChoice, Shell};
+
+/// The documented exit codes of `ftpsh`.
+pub mod exit {
+    /// Everything went as expected.
+    pub const OK: u8 = 0;
+    /// A command or batch step failed (not as expected).
+    pub const STEP_FAILED: u8 = 1;
+    /// The batch script is invalid or its setup could not be created.
+    pub const INVALID_SCRIPT: u8 = 2;
+    /// The server could not be reached, or the login failed.
+    pub const CANNOT_CONNECT: u8 = 3;
+}

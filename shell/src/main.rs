@@ -1,0 +1,115 @@
+//! `ftpsh`: the shell's binary; all behaviour is in the `ftpsh_shell`
+//! library.
+
+use std::io::{self, BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use ftpsh_shell::{Options, ServerChoice, Shell, batch, exit, repl, url::FtpUrl};
+
+/// An FTP shell with the seeds' verbs: interactive, scriptable, and a YAML
+/// batch runner.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ftpsh",
+    version,
+    after_help = "\
+Without a URL, `connme` starts an embedded ftpshd on 127.0.0.1 over a temporary directory.
+Passwords come from the URL, FTPSH_PASSWORD, ~/.netrc, or a prompt.
+In -c and stdin mode the first failing command stops the run; prefix a command with `-`
+to let it fail.
+
+Exit codes: 0 everything as expected, 1 a command or step failed,
+2 invalid batch script, 3 cannot connect or log in."
+)]
+struct Cli {
+    /// Server to connect to at start: ftp://USER[:PASSWORD]@HOST[:PORT]/[PATH]
+    url: Option<String>,
+    /// Run these commands (separated by `;`) and exit.
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "COMMANDS",
+        conflicts_with = "batch"
+    )]
+    command: Option<String>,
+    /// Run a YAML batch script and print its transcript.
+    #[arg(long, value_name = "FILE.yaml")]
+    batch: Option<PathBuf>,
+    /// Never draw progress bars.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ftpsh: {e:#}");
+            ExitCode::from(exit::STEP_FAILED)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    if let Some(script) = &cli.batch {
+        if cli.url.is_some() {
+            anyhow::bail!("--batch takes its server from the script; drop the URL");
+        }
+        let mut stdout = io::stdout().lock();
+        return Ok(match batch::run_file(script, &mut stdout) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("ftpsh: {e}");
+                ExitCode::from(exit::INVALID_SCRIPT)
+            }
+        });
+    }
+
+    let interactive = cli.command.is_none() && io::stdin().is_terminal();
+    let opts = Options {
+        deterministic: false,
+        progress: interactive && !cli.no_progress && io::stderr().is_terminal(),
+    };
+    let cwd = std::env::current_dir().context("current directory")?;
+    let mut shell = Shell::new(opts, cwd);
+    if io::stdin().is_terminal() {
+        shell.set_password_prompt(Box::new(|p: &str| repl::prompt_password(p)));
+    }
+    if let Some(url) = &cli.url {
+        let parsed = FtpUrl::parse(url).context("URL")?;
+        shell.set_server(ServerChoice::Url(parsed));
+        let mut stdout = io::stdout().lock();
+        if let Err(e) = shell.execute("connme", &mut stdout) {
+            eprintln!("{e}");
+            if !interactive {
+                return Ok(ExitCode::from(exit::CANNOT_CONNECT));
+            }
+        }
+    }
+
+    if interactive {
+        repl::run_interactive(shell).context("terminal")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut stdout = io::stdout().lock();
+    let mut stderr = io::stderr().lock();
+    let code = match &cli.command {
+        Some(commands) => repl::run_commands(
+            &mut shell,
+            std::iter::once(commands.clone()),
+            &mut stdout,
+            &mut stderr,
+        ),
+        None => {
+            let lines = io::stdin().lock().lines().map_while(Result::ok);
+            repl::run_commands(&mut shell, lines, &mut stdout, &mut stderr)
+        }
+    };
+    shell.disconnect_quietly();
+    shell.stop_embedded();
+    Ok(ExitCode::from(code))
+}

@@ -1,0 +1,681 @@
+//! The executor: shell state (connection, local directory, embedded
+//! server, listing cache) and [`Shell::execute`], which runs one command and
+//! writes its output to any [`Write`] — the terminal, or a batch
+//! transcript.
+//!
+//! Output and errors are kept apart: output goes to the writer, a failure
+//! comes back as a [`CmdError`] (one line naming the file and the server's
+//! reply) for the caller to print where it belongs — stderr at a terminal,
+//! inline in a transcript.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ftpsh_core::VirtualPath;
+use ftpsh_core::dest::normalize_separators;
+
+use crate::client::{COVERED_VERBS, Connection, DATA_VERBS, RemoteError, reply_line};
+use crate::embedded::{EmbeddedServer, EmbeddedSpec};
+use crate::format::{Entry, Kind};
+use crate::line;
+use crate::url::FtpUrl;
+use crate::verbs::{self, Args};
+
+/// How long a remote directory listing stays in the completion cache.
+pub const LISTING_TTL: Duration = Duration::from_secs(10);
+
+/// How long `connme` waits for the TCP connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Writes one line of output, ignoring a closed output (a pipe whose
+/// reader went away must not turn into a failed command).
+#[macro_export]
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// How the shell presents itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Batch mode: no dates, ports, temp paths or timings in the output,
+    /// local paths shown relative to the starting directory.
+    pub deterministic: bool,
+    /// Draw progress bars for transfers (interactive, stderr is a TTY).
+    pub progress: bool,
+}
+
+/// What the shell connects to when `connme` has no URL.
+#[derive(Debug, Clone)]
+pub enum ServerChoice {
+    /// The embedded ftpshd, started on first use.
+    Embedded(EmbeddedSpec),
+    /// A server given on the command line or in a batch script.
+    Url(FtpUrl),
+}
+
+/// Whether the shell should go on after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next command.
+    Continue,
+    /// `exit` was run.
+    Exit,
+}
+
+/// Broad classes of failure, for exit codes and batch expectations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The server refused (has a reply code) or the connection failed
+    /// during a command.
+    Remote,
+    /// A local file problem or a refusal by the shell itself (existing
+    /// target, extension change).
+    Local,
+    /// Bad arguments or an unknown verb.
+    Usage,
+    /// A remote verb while not connected.
+    Offline,
+    /// `connme` could not connect or log in.
+    Connect,
+    /// Ctrl-C aborted the command.
+    Interrupted,
+}
+
+/// A failed command: one line naming the verb, the file and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdError {
+    /// The line to print, e.g. `rm: nope.txt: 550 /nope.txt: no such file`.
+    pub message: String,
+    /// The server's reply code, when the server refused.
+    pub code: Option<u16>,
+    /// The class of failure.
+    pub failure: Failure,
+}
+
+impl fmt::Display for CmdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CmdError {}
+
+impl CmdError {
+    fn new(failure: Failure, message: String) -> Self {
+        Self {
+            message,
+            code: None,
+            failure,
+        }
+    }
+
+    /// `VERB: SUBJECT: MESSAGE` for a local problem.
+    pub fn local(verb: &str, subject: &str, message: impl fmt::Display) -> Self {
+        Self::new(Failure::Local, format!("{verb}: {subject}: {message}"))
+    }
+
+    /// `VERB: MESSAGE` for bad usage.
+    pub fn usage(verb: &str, message: impl fmt::Display) -> Self {
+        Self::new(Failure::Usage, format!("{verb}: {message}"))
+    }
+
+    /// The hint for a remote verb run while offline.
+    pub fn offline(verb: &str) -> Self {
+        Self::new(
+            Failure::Offline,
+            format!("{verb}: not connected; run connme first"),
+        )
+    }
+
+    /// `VERB: SUBJECT: REPLY` for a failed remote operation.
+    pub fn remote(verb: &str, subject: &str, err: &RemoteError) -> Self {
+        let failure = match err {
+            RemoteError::Interrupted { .. } => Failure::Interrupted,
+            _ => Failure::Remote,
+        };
+        Self {
+            message: format!("{verb}: {subject}: {err}"),
+            code: err.code(),
+            failure,
+        }
+    }
+
+    /// `connme: SUBJECT: REPLY` for a failed connection or login.
+    pub fn connect(subject: &str, err: &RemoteError) -> Self {
+        Self {
+            message: format!("connme: {subject}: {err}"),
+            code: err.code(),
+            failure: Failure::Connect,
+        }
+    }
+}
+
+/// Asks for a password on the terminal: given the prompt text, returns
+/// the password or `None` when none can be read.
+pub type PasswordPrompt = Box<dyn FnMut(&str) -> Option<String>>;
+
+/// The shell's state. See the module docs.
+pub struct Shell {
+    opts: Options,
+    conn: Option<Connection>,
+    server: ServerChoice,
+    embedded: Option<EmbeddedServer>,
+    local_cwd: PathBuf,
+    start_dir: PathBuf,
+    cache: HashMap<String, (Instant, Vec<Entry>)>,
+    interrupt: Arc<AtomicBool>,
+    password_prompt: Option<PasswordPrompt>,
+    exit: bool,
+}
+
+impl fmt::Debug for Shell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shell")
+            .field("opts", &self.opts)
+            .field("conn", &self.conn)
+            .field("server", &self.server)
+            .field("local_cwd", &self.local_cwd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shell {
+    /// A shell in `local_dir`, offline, whose `connme` defaults to the
+    /// embedded server.
+    pub fn new(opts: Options, local_dir: PathBuf) -> Self {
+        Self {
+            opts,
+            conn: None,
+            server: ServerChoice::Embedded(EmbeddedSpec::default()),
+            embedded: None,
+            local_cwd: local_dir.clone(),
+            start_dir: local_dir,
+            cache: HashMap::new(),
+            interrupt: Arc::new(AtomicBool::new(false)),
+            password_prompt: None,
+            exit: false,
+        }
+    }
+
+    /// Sets what `connme` without a URL connects to.
+    pub fn set_server(&mut self, server: ServerChoice) {
+        self.server = server;
+    }
+
+    /// Uses an already running embedded server (the batch runner seeds its
+    /// files first) for `connme` without a URL.
+    pub fn attach_embedded(&mut self, server: EmbeddedServer) {
+        self.server = ServerChoice::Embedded(EmbeddedSpec {
+            user: server.user().to_owned(),
+            password: Some(server.password().to_owned()),
+            banner: None,
+        });
+        self.embedded = Some(server);
+    }
+
+    /// Installs the terminal password prompt.
+    pub fn set_password_prompt(&mut self, prompt: PasswordPrompt) {
+        self.password_prompt = Some(prompt);
+    }
+
+    /// The flag Ctrl-C sets to abort the running transfer.
+    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        self.interrupt.clone()
+    }
+
+    /// The options.
+    pub fn options(&self) -> Options {
+        self.opts
+    }
+
+    /// True while connected.
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// The embedded server, if started.
+    pub fn embedded(&self) -> Option<&EmbeddedServer> {
+        self.embedded.as_ref()
+    }
+
+    /// The prompt: `ftpsh alice@127.0.0.1:2121:/docs> ` or
+    /// `ftpsh (offline)> `.
+    pub fn prompt(&self) -> String {
+        match &self.conn {
+            Some(c) => format!("ftpsh {}@{}:{}> ", c.user(), c.host_port(), c.cwd()),
+            None => "ftpsh (offline)> ".to_owned(),
+        }
+    }
+
+    /// Runs one command (no `;`). Output goes to `out`; a failure is
+    /// returned for the caller to print.
+    ///
+    /// # Errors
+    /// The command's [`CmdError`].
+    pub fn execute(&mut self, command: &str, out: &mut dyn Write) -> Result<Flow, CmdError> {
+        self.interrupt.store(false, Ordering::Relaxed);
+        let words = line::split_words(command).map_err(|e| CmdError::usage("ftpsh", e))?;
+        let Some(first) = words.first() else {
+            return Ok(Flow::Continue);
+        };
+        let rest = line::words(command)
+            .first()
+            .map(|w| &command[w.end..])
+            .unwrap_or("");
+        match verbs::lookup(first) {
+            Some(verb) => {
+                let args = verb
+                    .parse_args(&words[1..], rest)
+                    .map_err(|m| CmdError::usage(verb.name, m))?;
+                if verb.online && self.conn.is_none() {
+                    return Err(CmdError::offline(verb.name));
+                }
+                (verb.run)(self, &args, out)?;
+            }
+            None if self.is_server_verb(first) => {
+                let args = Args {
+                    raw: format!("{}{rest}", first.to_ascii_uppercase()),
+                    ..Args::default()
+                };
+                crate::commands::quote(self, &args, out)?;
+            }
+            None => {
+                return Err(CmdError::usage(
+                    "ftpsh",
+                    format!("unknown command {first:?}; type help for a list"),
+                ));
+            }
+        }
+        Ok(if self.exit {
+            Flow::Exit
+        } else {
+            Flow::Continue
+        })
+    }
+
+    /// Sends `QUIT` if connected, ignoring any failure (leaving the shell).
+    pub fn disconnect_quietly(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let _ = c.quit();
+        }
+    }
+
+    /// Stops the embedded server, if running.
+    pub fn stop_embedded(&mut self) {
+        if let Some(e) = self.embedded.take() {
+            let _ = e.shutdown();
+        }
+    }
+
+    pub(crate) fn request_exit(&mut self) {
+        self.exit = true;
+    }
+
+    /// True when `word` names a verb the server advertises that the shell
+    /// has no verb of its own for and that needs no data connection.
+    pub fn is_server_verb(&self, word: &str) -> bool {
+        let upper = word.to_ascii_uppercase();
+        self.conn.as_ref().is_some_and(|c| {
+            c.server_verbs().contains(&upper)
+                && verbs::lookup(word).is_none()
+                && !DATA_VERBS.contains(&upper.as_str())
+                && !COVERED_VERBS.contains(&upper.as_str())
+        })
+    }
+
+    /// Server verbs runnable by name, lower case (see
+    /// [`Shell::is_server_verb`]).
+    pub fn server_verbs(&self) -> Vec<String> {
+        match &self.conn {
+            None => Vec::new(),
+            Some(c) => c
+                .server_verbs()
+                .iter()
+                .filter(|v| self.is_server_verb(v))
+                .map(|v| v.to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    // ----- connection helpers used by the verbs -----
+
+    pub(crate) fn conn(&mut self, verb: &str) -> Result<&mut Connection, CmdError> {
+        self.conn.as_mut().ok_or_else(|| CmdError::offline(verb))
+    }
+
+    pub(crate) fn take_conn(&mut self) -> Option<Connection> {
+        self.cache.clear();
+        self.conn.take()
+    }
+
+    /// Turns a remote failure into a [`CmdError`]; when the control
+    /// connection is gone the shell goes offline and says so.
+    pub(crate) fn remote_err(&mut self, verb: &str, subject: &str, err: RemoteError) -> CmdError {
+        let mut e = CmdError::remote(verb, subject, &err);
+        if err.is_connection_lost() {
+            self.conn = None;
+            self.cache.clear();
+            e.message
+                .push_str(" (disconnected; run connme to reconnect)");
+        }
+        e
+    }
+
+    pub(crate) fn invalidate_cache(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Connects and logs in, printing the greeting and the login reply.
+    pub(crate) fn connect(
+        &mut self,
+        url: Option<&str>,
+        user_flag: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<(), CmdError> {
+        let (mut user, mut password, host, port, path, label, embedded) = match url {
+            Some(u) => {
+                let url = FtpUrl::parse(u).map_err(|e| CmdError::usage("connme", e))?;
+                let label = url.display();
+                (
+                    url.user,
+                    url.password,
+                    url.host,
+                    url.port,
+                    url.path,
+                    label,
+                    false,
+                )
+            }
+            None => match self.server.clone() {
+                ServerChoice::Url(url) => {
+                    let label = url.display();
+                    (
+                        url.user,
+                        url.password,
+                        url.host,
+                        url.port,
+                        url.path,
+                        label,
+                        false,
+                    )
+                }
+                ServerChoice::Embedded(spec) => {
+                    let deterministic = self.opts.deterministic;
+                    let server = self.ensure_embedded(&spec, out)?;
+                    let addr = server.addr();
+                    let label = if deterministic {
+                        "embedded server".to_owned()
+                    } else {
+                        format!("embedded ftpshd at {addr}")
+                    };
+                    (
+                        Some(server.user().to_owned()),
+                        Some(server.password().to_owned()),
+                        addr.ip().to_string(),
+                        addr.port(),
+                        None,
+                        label,
+                        true,
+                    )
+                }
+            },
+        };
+        if let Some(flag) = user_flag {
+            match flag.split_once(':') {
+                Some((u, p)) => {
+                    user = Some(u.to_owned());
+                    password = Some(p.to_owned());
+                }
+                None => {
+                    let same_user = user.as_deref() == Some(flag);
+                    if !(embedded && same_user) {
+                        password = None;
+                    }
+                    user = Some(flag.to_owned());
+                }
+            }
+        }
+        let user = user.unwrap_or_else(|| "anonymous".to_owned());
+        let password = match password {
+            Some(p) => p,
+            None => self.find_password(&host, &user)?,
+        };
+        let mut conn = Connection::open(&host, port, CONNECT_TIMEOUT)
+            .map_err(|e| CmdError::connect(&label, &e))?;
+        say!(out, "connected to {label}");
+        print_reply(out, conn.banner());
+        match conn.login(&user, &password) {
+            Ok(reply) => say!(out, "{}", reply_line(&reply)),
+            Err(e) => {
+                let _ = conn.quit();
+                return Err(CmdError::connect(&format!("login as {user}"), &e));
+            }
+        }
+        self.cache.clear();
+        self.conn = Some(conn);
+        if let Some(path) = path {
+            let r = self.conn("connme")?.cd(&path).map(str::to_owned);
+            match r {
+                Ok(cwd) => say!(out, "cd ok, cwd={cwd}"),
+                Err(e) => return Err(self.remote_err("connme", &path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn ensure_embedded(
+        &mut self,
+        spec: &EmbeddedSpec,
+        out: &mut dyn Write,
+    ) -> Result<&EmbeddedServer, CmdError> {
+        if self.embedded.is_none() {
+            let server = EmbeddedServer::start(spec)
+                .map_err(|e| CmdError::local("connme", "embedded server", e))?;
+            if !self.opts.deterministic {
+                say!(
+                    out,
+                    "started embedded ftpshd on {} serving {} (user {}, password {})",
+                    server.addr(),
+                    server.root().display(),
+                    server.user(),
+                    server.password()
+                );
+            }
+            self.embedded = Some(server);
+        }
+        self.embedded
+            .as_ref()
+            .ok_or_else(|| CmdError::local("connme", "embedded server", "not running"))
+    }
+
+    /// `FTPSH_PASSWORD`, then `~/.netrc`, then the prompt; anonymous
+    /// logins default to the customary e-mail-like password.
+    fn find_password(&mut self, host: &str, user: &str) -> Result<String, CmdError> {
+        if let Ok(p) = std::env::var("FTPSH_PASSWORD") {
+            return Ok(p);
+        }
+        if let Some(home) = std::env::var_os("HOME")
+            && let Some((_, p)) = crate::url::netrc_file_lookup(Path::new(&home), host, Some(user))
+        {
+            return Ok(p);
+        }
+        if user == "anonymous" || user == "ftp" {
+            return Ok("ftpsh@".to_owned());
+        }
+        if let Some(prompt) = self.password_prompt.as_mut()
+            && let Some(p) = prompt(&format!("password for {user}@{host}: "))
+        {
+            return Ok(p);
+        }
+        Err(CmdError::new(
+            Failure::Connect,
+            format!(
+                "connme: no password for {user}@{host} (give it in the URL, -u USER:PASSWORD, \
+                 FTPSH_PASSWORD or ~/.netrc)"
+            ),
+        ))
+    }
+
+    // ----- paths -----
+
+    /// A local path as typed (backslashes are separators; `~/` is home),
+    /// resolved against the local directory.
+    pub(crate) fn local_path(&self, typed: &str) -> PathBuf {
+        let typed = normalize_separators(typed);
+        if let Some(rest) = typed.strip_prefix("~/").or((typed == "~").then_some(""))
+            && let Some(home) = std::env::var_os("HOME")
+        {
+            return Path::new(&home).join(rest);
+        }
+        self.local_cwd.join(typed)
+    }
+
+    pub(crate) fn local_cwd(&self) -> &Path {
+        &self.local_cwd
+    }
+
+    pub(crate) fn set_local_cwd(&mut self, dir: PathBuf) {
+        self.local_cwd = dir;
+    }
+
+    pub(crate) fn start_dir(&self) -> &Path {
+        &self.start_dir
+    }
+
+    /// How a local directory is shown: absolute, or in deterministic mode
+    /// relative to the starting directory (`.`, `./copies`).
+    pub(crate) fn display_local(&self, path: &Path) -> String {
+        if self.opts.deterministic {
+            let start = self
+                .start_dir
+                .canonicalize()
+                .unwrap_or_else(|_| self.start_dir.clone());
+            return match path.strip_prefix(&start) {
+                Ok(rel) if rel.as_os_str().is_empty() => ".".to_owned(),
+                Ok(rel) => format!("./{}", rel.display()),
+                Err(_) => "(outside the work directory)".to_owned(),
+            };
+        }
+        path.display().to_string()
+    }
+
+    /// The absolute remote path of `typed` against the remote directory.
+    fn remote_abs(&self, typed: &str) -> Option<String> {
+        let cwd = self.conn.as_ref()?.cwd();
+        let base = VirtualPath::root().resolve(cwd).ok()?;
+        let typed = normalize_separators(typed);
+        let p = if typed.is_empty() {
+            base
+        } else {
+            base.resolve(&typed).ok()?
+        };
+        Some(p.as_str().to_owned())
+    }
+
+    // ----- completion sources -----
+
+    /// Entries of remote directory `dir` (as typed, relative to the remote
+    /// directory), from the cache when fresh. Empty when offline or on
+    /// error.
+    pub fn remote_entries(&mut self, dir: &str) -> Vec<Entry> {
+        let Some(abs) = self.remote_abs(dir) else {
+            return Vec::new();
+        };
+        if let Some((at, entries)) = self.cache.get(&abs)
+            && at.elapsed() < LISTING_TTL
+        {
+            return entries.clone();
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Vec::new();
+        };
+        match conn.list(Some(&abs)) {
+            Ok(entries) => {
+                self.cache.insert(abs, (Instant::now(), entries.clone()));
+                entries
+            }
+            Err(e) => {
+                if e.is_connection_lost() {
+                    self.conn = None;
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// Remembers a listing that `ls` just fetched.
+    pub(crate) fn cache_listing(&mut self, dir: Option<&str>, entries: &[Entry]) {
+        if let Some(abs) = self.remote_abs(dir.unwrap_or("")) {
+            self.cache.insert(abs, (Instant::now(), entries.to_vec()));
+        }
+    }
+
+    /// Entries of local directory `dir` (as typed).
+    pub fn local_entries(&self, dir: &str) -> Vec<Entry> {
+        let path = if dir.is_empty() {
+            self.local_cwd.clone()
+        } else {
+            self.local_path(dir)
+        };
+        read_local_dir(&path).unwrap_or_default()
+    }
+}
+
+/// Lists a local directory as listing entries.
+///
+/// # Errors
+/// The I/O error from reading the directory.
+pub fn read_local_dir(path: &Path) -> std::io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let meta = std::fs::symlink_metadata(entry.path())?;
+        let ft = meta.file_type();
+        let kind = if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_symlink() {
+            // A link to a directory completes like a directory.
+            if entry.path().is_dir() {
+                Kind::Dir
+            } else {
+                Kind::Link
+            }
+        } else if ft.is_file() {
+            Kind::File
+        } else {
+            Kind::Other
+        };
+        out.push(Entry {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            kind,
+            size: Some(meta.len()),
+            modified: meta.modified().ok(),
+        });
+    }
+    Ok(out)
+}
+
+/// Prints a reply the way FTP clients show it: `CODE text`, a multi-line
+/// reply with its first line as `CODE-text` and its last as `CODE text`.
+pub fn print_reply(out: &mut dyn Write, reply: &ftpsh_core::Reply) {
+    let code = reply.code;
+    let last = reply.lines.len().saturating_sub(1);
+    for (i, l) in reply.lines.iter().enumerate() {
+        if last == 0 {
+            say!(out, "{code} {l}");
+        } else if i == 0 {
+            say!(out, "{code}-{l}");
+        } else if i == last {
+            say!(out, "{code} {l}");
+        } else {
+            say!(out, "{l}");
+        }
+    }
+}
