@@ -41,7 +41,8 @@ use ftpsh_core::{
 use ftpsh_plugin_api::abi::{self, RunFn};
 use thiserror::Error;
 
-pub use loader::{load_dir, load_file};
+pub use ftpsh_plugin_api::StaticPlugin;
+pub use loader::{load_dir, load_file, load_static};
 
 /// Why a plugin directory or library was refused. Every message names the
 /// file (or directory) and says what to do.
@@ -219,7 +220,37 @@ impl Command for PluginCommand {
 /// alias, or an earlier plugin's) is [`LoadError::Collision`] naming the
 /// file and the verb.
 pub fn register_all(registry: &mut Registry, dir: &Path) -> Result<Vec<String>, LoadError> {
-    let plugins = loader::load_plugins(dir)?;
+    register(registry, loader::load_plugins(dir)?)
+}
+
+/// Registers plugins linked into this program (see [`StaticPlugin`]), all
+/// or nothing, like [`register_all`]: e.g. the shell's embedded server
+/// offering `HASH` with no plugin file on disk:
+///
+/// ```
+/// let mut registry = ftpsh_core::Registry::new(); // the built-ins, in practice
+/// ftpsh_plugin_host::register_static(&mut registry, &[&ftpsh_plugin_hash::FTPSH_PLUGIN])?;
+/// assert!(registry.lookup("HASH").is_some());
+/// # Ok::<(), ftpsh_plugin_host::LoadError>(())
+/// ```
+///
+/// # Errors
+/// As [`register_all`]; messages name the plugin `<linked-in PACKAGE>`.
+pub fn register_static(
+    registry: &mut Registry,
+    plugins: &[&StaticPlugin],
+) -> Result<Vec<String>, LoadError> {
+    let loaded = plugins
+        .iter()
+        .map(|p| load_static(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    register(registry, loaded)
+}
+
+fn register(
+    registry: &mut Registry,
+    plugins: Vec<PluginCommand>,
+) -> Result<Vec<String>, LoadError> {
     let mut staged = registry.clone();
     let mut log = Vec::with_capacity(plugins.len());
     for p in plugins {

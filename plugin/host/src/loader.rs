@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ftpsh_core::Command;
+use ftpsh_plugin_api::StaticPlugin;
 use ftpsh_plugin_api::abi::{ABI_VERSION, ENTRY_SYMBOL, EntryFn, entry_symbol};
 use libloading::Library;
 
@@ -118,6 +119,27 @@ pub fn load_file(file: &Path) -> Result<PluginCommand, LoadError> {
     let info = unsafe { read_table(entry(), file) }?;
     Ok(PluginCommand {
         file: file.to_path_buf(),
+        name: info.name,
+        verbs: info.verbs,
+        run: info.run,
+    })
+}
+
+/// Wraps a plugin linked into this program (see [`StaticPlugin`]), with
+/// the same validation as [`load_file`]; messages name it as
+/// `<linked-in PACKAGE>`.
+///
+/// # Errors
+/// [`LoadError::AbiMismatch`], [`LoadError::TooSmall`],
+/// [`LoadError::BadTable`], [`LoadError::BadVerb`].
+pub fn load_static(plugin: &StaticPlugin) -> Result<PluginCommand, LoadError> {
+    let origin = PathBuf::from(format!("<linked-in {}>", plugin.package()));
+    // SAFETY: a `StaticPlugin` can only be made through its unsafe
+    // constructor, whose contract is the entry symbol's; the table is
+    // validated before use and static.
+    let info = unsafe { read_table((plugin.entry())(), &origin) }?;
+    Ok(PluginCommand {
+        file: origin,
         name: info.name,
         verbs: info.verbs,
         run: info.run,
