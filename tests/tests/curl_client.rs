@@ -3,6 +3,11 @@
 //! missing directories (`--ftp-create-dirs`), resume (`-C -`), both
 //! passive modes, and curl's own exit codes for refusals.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns: a panic is how a test fails"
+)]
+
 use std::fs;
 use std::process::{Command, Output};
 use std::time::Duration;

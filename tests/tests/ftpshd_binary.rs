@@ -8,6 +8,11 @@
 //! ftpsh-daemon`; `.ci/run` and `make check` build the workspace first):
 //! see [`ftpsh_tests::ftpshd_binary`].
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns: a panic is how a test fails"
+)]
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener};

@@ -5,6 +5,11 @@
 //! `CWD`, `STOR`, `RETR`, `SIZE`, `MDTM`, so this covers what a real
 //! mirroring client needs.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns: a panic is how a test fails"
+)]
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;

@@ -3,6 +3,11 @@
 //! `LIST`, `RETR`, `STOR`, `550` on a missing `CWD`, `530` on a wrong
 //! password.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns: a panic is how a test fails"
+)]
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;

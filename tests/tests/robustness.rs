@@ -5,6 +5,11 @@
 //! beyond `max_sessions` get `421`; idle sessions time out with `421`;
 //! shutdown says `421` to everyone.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns: a panic is how a test fails"
+)]
+
 use std::fs;
 use std::io::Read;
 use std::net::TcpStream;
@@ -134,6 +139,11 @@ fn assert_previous_file_survives(srv: &TestServer) {
         false
     });
     assert!(rounds > 1);
+    let len = fs::metadata(srv.path("keep.bin")).unwrap().len();
+    assert_eq!(
+        len, OLD_LEN,
+        "the interrupted upload replaced keep.bin: {len} bytes now, {OLD_LEN} before"
+    );
     assert_file_is_seeded(&srv.path("keep.bin"), OLD_SEED, OLD_LEN);
     // And the server still serves it, from a new session.
     let mut ftp = srv.login();
@@ -236,15 +246,16 @@ fn killed_curl_mid_upload_leaves_the_previous_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until curl has really sent part of the file: its write count in
-    // /proc covers the socket writes.
+    // Wait until curl is well into the upload: it has read more than 1 MiB
+    // of the file (/proc/PID/io `rchar`; socket sends are not in `wchar`)
+    // and, rate-limited, sends what it reads.
     let pid = child.id();
     let started = wait_until(Duration::from_secs(60), || {
         fs::read_to_string(format!("/proc/{pid}/io"))
             .ok()
             .and_then(|io| {
                 io.lines()
-                    .find_map(|l| l.strip_prefix("wchar: ").map(|v| v.trim().parse::<u64>()))
+                    .find_map(|l| l.strip_prefix("rchar: ").map(|v| v.trim().parse::<u64>()))
             })
             .and_then(Result::ok)
             .is_some_and(|w| w > 1 << 20)

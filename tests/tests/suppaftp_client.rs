@@ -3,6 +3,11 @@
 //! transfers, rename/delete/SIZE/MDTM, and the RFC 3659 §5 restart marker
 //! for both directions plus APPE.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns: a panic is how a test fails"
+)]
+
 use std::fs;
 use std::io::BufReader;
 use std::time::{Duration, SystemTime};
