@@ -150,7 +150,13 @@ impl Control {
 
     /// Appends a reply to the output queue.
     pub(crate) fn queue(&mut self, reply: &Reply) {
-        reply.write_wire(&mut self.out);
+        if reply.lines.is_empty() {
+            // `Reply`'s fields are public, so a command (or a plugin) can
+            // build one without text; it still gets a well-formed line.
+            Reply::new(reply.code, "").write_wire(&mut self.out);
+        } else {
+            reply.write_wire(&mut self.out);
+        }
     }
 
     /// Bytes queued and not yet written.
@@ -298,6 +304,16 @@ mod tests {
         assert_eq!(verb(c.next(&reg, &t.session, Context::default())), "SECR");
         assert_eq!(verb(c.next(&reg, &t.session, busy)), "ABOR");
         assert!(!c.has_request());
+    }
+
+    #[test]
+    fn reply_without_lines_is_still_one_line() {
+        let mut c = Control::new();
+        c.queue(&Reply {
+            code: ReplyCode::OK,
+            lines: Vec::new(),
+        });
+        assert_eq!(output(&mut c), "200 \r\n");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! database and serves until SIGINT or SIGTERM. All the work is in the
 //! `ftpsh_daemon` library; this file only wires it to a process.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -95,6 +95,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let root = std::fs::canonicalize(&args.root)

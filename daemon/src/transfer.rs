@@ -11,6 +11,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ftpsh_core::{DataSource, UploadSink};
 
@@ -134,7 +135,11 @@ pub(crate) fn pump_receive(
         match (&*socket).read(buf) {
             Ok(0) => return Pump::Finished,
             Ok(n) => {
-                if let Err(e) = sink.write_all(&buf[..n]) {
+                // The sink may come from a plugin: a panic in it must end
+                // this upload, not the event loop.
+                let written = catch_unwind(AssertUnwindSafe(|| sink.write_all(&buf[..n])))
+                    .unwrap_or_else(|_| Err(io::Error::other("upload sink panicked")));
+                if let Err(e) = written {
                     return Pump::SinkError(e);
                 }
                 *moved += n as u64;

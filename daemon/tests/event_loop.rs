@@ -323,6 +323,19 @@ fn panicking_command_closes_only_its_connection() {
 }
 
 #[test]
+fn panicking_upload_sink_ends_only_its_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {});
+    let mut c = Client::login(server.local_addr());
+    let mut data = c.pasv();
+    assert_eq!(c.cmd("PUTP").0, 150);
+    let _ = data.write_all(b"some bytes");
+    let (code, text) = c.reply();
+    assert_eq!(code, 451, "{text}");
+    assert_eq!(c.cmd("NOOP").0, 200);
+}
+
+#[test]
 fn client_closing_after_requests_gets_all_replies() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {});

@@ -29,6 +29,7 @@ use ftpsh_daemon::{DaemonConfig, Server, ServerHandle};
 /// | `GETB n` | sends `n` pattern bytes (`DataSource::Bytes`) |
 /// | `GETF name [offset]` | sends a file of the jail (`DataSource::File`, sendfile) |
 /// | `PUTF name` | receives into an `AtomicUpload` |
+/// | `PUTP` | receives into a sink that panics on write |
 /// | `SLOW ms` | sleeps on the worker, then 200 |
 /// | `BOOM` | panics |
 pub struct TestCommands;
@@ -61,6 +62,7 @@ impl Command for TestCommands {
             VerbSpec::new("GETB", "GETB n", "send n bytes").data(),
             VerbSpec::new("GETF", "GETF name [offset]", "send a file").data(),
             VerbSpec::new("PUTF", "PUTF name", "receive a file").data(),
+            VerbSpec::new("PUTP", "PUTP", "receive into a sink that panics").data(),
             VerbSpec::new("SLOW", "SLOW ms", "sleep").no_login(),
             VerbSpec::new("BOOM", "BOOM", "panic").no_login(),
         ]
@@ -143,6 +145,10 @@ impl Command for TestCommands {
                     Err(r) => Outcome::Reply(r),
                 }
             }
+            "PUTP" => Outcome::Transfer {
+                opening: Reply::new(ReplyCode(150), "send, it will panic"),
+                transfer: Transfer::Receive(Box::new(PanicSink)),
+            },
             "SLOW" => {
                 std::thread::sleep(Duration::from_millis(arg.parse().unwrap_or(100)));
                 reply(200, "slept")
@@ -150,6 +156,27 @@ impl Command for TestCommands {
             "BOOM" => panic!("BOOM asked for it"),
             other => reply(502, other),
         }
+    }
+}
+
+/// An upload sink that panics on the first write (a buggy plugin).
+struct PanicSink;
+
+impl Write for PanicSink {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        panic!("PanicSink::write")
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ftpsh_core::UploadSink for PanicSink {
+    fn commit(self: Box<Self>) -> Reply {
+        Reply::new(ReplyCode(226), "never reached")
+    }
+    fn written(&self) -> u64 {
+        0
     }
 }
 

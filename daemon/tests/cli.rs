@@ -1,0 +1,219 @@
+//! The `ftpshd` binary: command line, the listening line, built-in commands
+//! over real sockets, and SIGTERM.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use common::{Client, pattern, read_all};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// A running `ftpshd`, killed on drop if a test failed before stopping it.
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    /// Lines printed before the listening line.
+    preamble: Vec<String>,
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Daemon {
+    fn start(root: &std::path::Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ftpshd"))
+            .args(["--listen", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut preamble = Vec::new();
+        let addr = loop {
+            let mut line = String::new();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "no listening line"
+            );
+            if let Some(addr) = line.trim_end().strip_prefix("ftpshd listening on ") {
+                break addr.parse().unwrap();
+            }
+            preamble.push(line.trim_end().to_owned());
+            assert!(preamble.len() < 10, "no listening line: {preamble:?}");
+        };
+        Self {
+            child,
+            addr,
+            preamble,
+            _stdout: stdout,
+        }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
+        self.child.wait().unwrap()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn login(addr: SocketAddr, user: &str, password: &str) -> Client {
+    let mut c = Client::open(addr);
+    assert_eq!(c.cmd(&format!("USER {user}")).0, 331);
+    let (code, text) = c.cmd(&format!("PASS {password}"));
+    assert_eq!(code, 230, "{text}");
+    c
+}
+
+#[test]
+fn listening_line_users_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(
+        dir.path(),
+        &["--user", "alice:secret", "--user", "bob:pw:elr"],
+    );
+    assert!(d.preamble.is_empty(), "{:?}", d.preamble);
+    let mut c = Client::open(d.addr);
+    assert_eq!(c.cmd("USER alice").0, 331);
+    assert_eq!(c.cmd("PASS wrong").0, 530);
+    let mut alice = login(d.addr, "alice", "secret");
+    assert_eq!(alice.cmd("NOOP").0, 200);
+    let mut bob = login(d.addr, "bob", "pw");
+    // bob has no 'w': the registry refuses STOR before any data moves.
+    assert_eq!(bob.cmd("STOR x.txt").0, 550);
+    let status = d.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(alice.reply().0, 421);
+    assert!(alice.closed());
+}
+
+#[test]
+fn generated_password_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    assert_eq!(d.preamble.len(), 1, "{:?}", d.preamble);
+    let password = d.preamble[0]
+        .strip_prefix("user ftpsh, password ")
+        .unwrap()
+        .to_owned();
+    assert!(password.len() >= 16);
+    let mut c = login(d.addr, "ftpsh", &password);
+    assert_eq!(c.cmd("QUIT").0, 221);
+    assert!(d.terminate().success());
+}
+
+#[test]
+fn retr_and_stor_with_the_built_in_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = pattern(9 * 1024 * 1024 + 5);
+    std::fs::write(dir.path().join("big.bin"), &content).unwrap();
+    let d = Daemon::start(dir.path(), &["--user", "alice:secret"]);
+    let mut c = login(d.addr, "alice", "secret");
+    assert_eq!(c.cmd("TYPE I").0, 200);
+
+    let data = c.pasv();
+    assert_eq!(c.cmd("RETR big.bin").0, 150);
+    assert!(read_all(data) == content, "RETR differs");
+    assert_eq!(c.reply().0, 226);
+
+    let mut data = c.pasv();
+    assert_eq!(c.cmd("STOR copy.bin").0, 150);
+    for chunk in content.chunks(64 * 1024) {
+        data.write_all(chunk).unwrap();
+    }
+    drop(data);
+    assert_eq!(c.reply().0, 226);
+    assert!(std::fs::read(dir.path().join("copy.bin")).unwrap() == content);
+
+    // Seed alias, dispatched by the registry like any verb.
+    let data = c.pasv();
+    assert_eq!(c.cmd("DOWNLOAD copy.bin").0, 150);
+    assert!(read_all(data) == content, "DOWNLOAD differs");
+    assert_eq!(c.reply().0, 226);
+    assert!(d.terminate().success());
+}
+
+#[test]
+fn overlong_lines_do_not_grow_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &["--user", "alice:secret"]);
+    let mut c = Client::open(d.addr);
+    assert_eq!(c.cmd("NOOP").0, 200);
+    let before = d.rss_kib();
+    let chunk = vec![b'x'; 1024 * 1024];
+    for _ in 0..64 {
+        c.send(&chunk);
+    }
+    c.send(b"\r\nNOOP\r\n");
+    assert_eq!(c.reply().0, 500);
+    assert_eq!(c.reply().0, 200);
+    let after = d.rss_kib();
+    // 64 MiB went through one line; the daemon kept at most a few KiB of it.
+    assert!(after < before + 8 * 1024, "RSS {before} KiB -> {after} KiB");
+    assert!(d.terminate().success());
+}
+
+#[test]
+fn bad_command_lines_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ftpshd"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let root = dir.path().to_str().unwrap();
+    let err = run(&["--root", root, "--user", "alice:pw:elx"]);
+    assert!(err.contains("'x'"), "{err}");
+    assert!(!err.contains("pw"), "password leaked: {err}");
+    let err = run(&["--root", "/nonexistent/ftpsh-root"]);
+    assert!(err.contains("/nonexistent/ftpsh-root"), "{err}");
+    let err = run(&["--root", root, "--passive-ports", "6000-5000"]);
+    assert!(err.contains("6000-5000"), "{err}");
+    let err = run(&["--root", root, "--user", "nocolon"]);
+    assert!(err.contains("NAME:PASSWORD"), "{err}");
+}
+
+#[test]
+fn garbage_then_a_normal_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &["--user", "alice:secret"]);
+    let mut junk = Vec::new();
+    for i in 0..200_000u32 {
+        junk.push((i.wrapping_mul(2_654_435_761) >> 13) as u8);
+    }
+    let mut c = Client::connect(d.addr);
+    let _ = c.writer.write_all(&junk);
+    let _ = c.writer.shutdown(std::net::Shutdown::Write);
+    let mut answers = Vec::new();
+    let _ = c.reader.read_to_end(&mut answers);
+    let mut c = login(d.addr, "alice", "secret");
+    assert_eq!(c.cmd("SYST").0, 215);
+    assert!(d.terminate().success());
+}
