@@ -202,6 +202,9 @@ const ANY_STATUS: &[Status] = &[
 /// One logged-in (or logging-in) control connection.
 pub struct Connection {
     ftp: FtpStream,
+    host: String,
+    port: u16,
+    password: String,
     host_port: String,
     banner: Reply,
     user: String,
@@ -262,6 +265,9 @@ impl Connection {
         let banner = to_reply(&Response::new(Status::Ready, banner_text.into_bytes()));
         Ok(Self {
             ftp,
+            host: host.to_owned(),
+            port,
+            password: String::new(),
             host_port,
             banner,
             user: String::new(),
@@ -344,6 +350,7 @@ impl Connection {
             return Err(RemoteError::Reply(reply));
         }
         self.user = user.to_owned();
+        self.password = password.to_owned();
         self.ftp.transfer_type(FileType::Binary).map_err(map_err)?;
         self.learn_features();
         // A server without PWD still works; paths are then shown from `/`.
@@ -517,14 +524,17 @@ impl Connection {
         let mut idle = Duration::ZERO;
         loop {
             if interrupt.load(Ordering::Relaxed) {
-                return Err(abort_download(&mut self.ftp, stream, total));
+                let aborted = abort_download(&mut self.ftp, stream);
+                self.settle_after_abort(aborted)?;
+                return Err(RemoteError::Interrupted { bytes: total });
             }
             match stream.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     idle = Duration::ZERO;
                     if let Err(e) = sink.write_all(&buf[..n]) {
-                        self.ftp.abort(stream).map_err(map_err)?;
+                        let aborted = self.ftp.abort(stream);
+                        self.settle_after_abort(aborted)?;
                         return Err(RemoteError::Local(e));
                     }
                     total += n as u64;
@@ -533,7 +543,8 @@ impl Connection {
                 Err(e) if is_timeout(&e) => {
                     idle += POLL;
                     if idle >= DATA_STALL {
-                        self.ftp.abort(stream).map_err(map_err)?;
+                        let aborted = self.ftp.abort(stream);
+                        self.settle_after_abort(aborted)?;
                         return Err(RemoteError::Stalled);
                     }
                 }
@@ -573,7 +584,8 @@ impl Connection {
         let mut total = 0u64;
         loop {
             if interrupt.load(Ordering::Relaxed) {
-                self.ftp.abort(stream).map_err(map_err)?;
+                let aborted = abort_upload(&mut self.ftp, stream);
+                self.settle_after_abort(aborted)?;
                 return Err(RemoteError::Interrupted { bytes: total });
             }
             let n = match source.read(&mut buf) {
@@ -581,7 +593,8 @@ impl Connection {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.ftp.abort(stream).map_err(map_err)?;
+                    let aborted = abort_upload(&mut self.ftp, stream);
+                    self.settle_after_abort(aborted)?;
                     return Err(RemoteError::Local(e));
                 }
             };
@@ -589,7 +602,8 @@ impl Connection {
             let mut idle = Duration::ZERO;
             while sent < n {
                 if interrupt.load(Ordering::Relaxed) {
-                    self.ftp.abort(stream).map_err(map_err)?;
+                    let aborted = abort_upload(&mut self.ftp, stream);
+                    self.settle_after_abort(aborted)?;
                     return Err(RemoteError::Interrupted { bytes: total });
                 }
                 match stream.write(&buf[sent..n]) {
@@ -608,7 +622,8 @@ impl Connection {
                     Err(e) if is_timeout(&e) => {
                         idle += POLL;
                         if idle >= DATA_STALL {
-                            self.ftp.abort(stream).map_err(map_err)?;
+                            let aborted = abort_upload(&mut self.ftp, stream);
+                            self.settle_after_abort(aborted)?;
                             return Err(RemoteError::Stalled);
                         }
                     }
@@ -624,6 +639,42 @@ impl Connection {
         }
         stream.finish().map_err(map_err)?;
         Ok(total)
+    }
+
+    /// Brings the control connection back in step after `ABOR`.
+    ///
+    /// An abort yields two replies, one for the transfer and one for
+    /// `ABOR` (RFC 959 §4.1.3), but which ones depends on how far the
+    /// transfer got: `426`+`226` in flight, `226`+`225` when it had just
+    /// ended, `451`/`426`+`225` after a reset. suppaftp reads one or two of
+    /// them; a `NOOP` then tells whether a reply is left over (anything but
+    /// its `200`). If one is, the connection is reopened and logged in
+    /// again in the same directory, the only way to be sure of the next
+    /// reply.
+    fn settle_after_abort(&mut self, aborted: Result<(), FtpError>) -> Result<(), RemoteError> {
+        if let Err(FtpError::ConnectionError(e)) = aborted {
+            return Err(RemoteError::ConnectionLost(e));
+        }
+        let noop = self.raw("NOOP")?;
+        if noop.code == ReplyCode::OK {
+            return Ok(());
+        }
+        self.reopen()
+    }
+
+    /// Replaces the control connection by a new one, logged in as before
+    /// and back in the same directory.
+    fn reopen(&mut self) -> Result<(), RemoteError> {
+        let cwd = self.cwd.clone();
+        let mut fresh = Self::open(&self.host, self.port, Duration::from_secs(10))?;
+        fresh.login(&self.user.clone(), &self.password.clone())?;
+        if fresh.cwd != cwd {
+            fresh.cd(&cwd)?;
+        }
+        let mut old = std::mem::replace(self, fresh);
+        // Its replies are out of step; QUIT is a courtesy, its answer moot.
+        let _ = old.ftp.quit();
+        Ok(())
     }
 
     /// `QUIT` (RFC 959 §4.1.1); returns the `221`. The connection is
@@ -643,21 +694,28 @@ impl Connection {
 fn abort_download<T: TlsStream>(
     ftp: &mut ImplFtpStream<T>,
     stream: TransferStream<T>,
-    total: u64,
-) -> RemoteError {
+) -> Result<(), FtpError> {
     let socket = stream.get_ref().get_ref();
     let _ = socket.set_nonblocking(true);
     let mut probe = [0u8; 1];
     let at_end = matches!(socket.peek(&mut probe), Ok(0));
-    let result = if at_end {
+    if at_end {
         stream.finish()
     } else {
         ftp.abort(stream)
-    };
-    match result {
-        Ok(()) => RemoteError::Interrupted { bytes: total },
-        Err(e) => map_err(e),
     }
+}
+
+/// Aborts an upload with `ABOR`. The data connection is reset rather than
+/// closed: to a server that only reads the control connection between
+/// transfers, a normal close is an ordinary end of file and would commit
+/// the partial upload under its final name.
+fn abort_upload<T: TlsStream>(
+    ftp: &mut ImplFtpStream<T>,
+    stream: TransferStream<T>,
+) -> Result<(), FtpError> {
+    let _ = socket2::SockRef::from(stream.get_ref().get_ref()).set_linger(Some(Duration::ZERO));
+    ftp.abort(stream)
 }
 
 fn is_timeout(e: &io::Error) -> bool {

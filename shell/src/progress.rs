@@ -8,6 +8,37 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(Debug)]
 pub struct Progress {
     bar: Option<ProgressBar>,
+    _echo: Option<EchoOff>,
+}
+
+/// Turns terminal echo off while a bar is shown, so keys typed during a
+/// transfer — above all the `^C` the terminal echoes for Ctrl-C — do not
+/// land in the middle of the bar and keep it from being cleared. Echo is
+/// restored on drop.
+#[derive(Debug)]
+struct EchoOff {
+    saved: nix::sys::termios::Termios,
+}
+
+impl EchoOff {
+    fn new() -> Option<Self> {
+        use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(&stdin).ok()?;
+        let mut quiet = saved.clone();
+        quiet
+            .local_flags
+            .remove(LocalFlags::ECHO | LocalFlags::ECHOCTL);
+        tcsetattr(&stdin, SetArg::TCSANOW, &quiet).ok()?;
+        Some(Self { saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        use nix::sys::termios::{SetArg, tcsetattr};
+        let _ = tcsetattr(std::io::stdin(), SetArg::TCSANOW, &self.saved);
+    }
 }
 
 impl Progress {
@@ -16,7 +47,10 @@ impl Progress {
     /// false.
     pub fn start(enabled: bool, total: Option<u64>, label: &str) -> Self {
         if !enabled {
-            return Self { bar: None };
+            return Self {
+                bar: None,
+                _echo: None,
+            };
         }
         let target = ProgressDrawTarget::stderr_with_hz(10);
         let bar = match total {
@@ -33,7 +67,10 @@ impl Progress {
             ),
         };
         bar.set_message(label.to_owned());
-        Self { bar: Some(bar) }
+        Self {
+            bar: Some(bar),
+            _echo: EchoOff::new(),
+        }
     }
 
     /// Sets the bytes done so far.
@@ -44,8 +81,8 @@ impl Progress {
     }
 
     /// Removes the bar from the terminal.
-    pub fn finish(self) {
-        if let Some(bar) = self.bar {
+    pub fn finish(mut self) {
+        if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
     }

@@ -135,8 +135,12 @@ pub static VERBS: &[Verb] = &[
         aliases: &["dir", "list"],
         args: &[ArgKind::RemoteDir],
         required: 0,
-        flags: &[],
-        usage: "ls [DIR]",
+        flags: &[Flag {
+            name: "-l",
+            value: None,
+            help: "long listing (the only format; accepted out of habit)",
+        }],
+        usage: "ls [-l] [DIR]",
         summary: "list a remote directory",
         details: "One line per entry, sorted by name: type (d directory, - file, l link), size \
                   in bytes, modification time (UTC; left out in batch mode) and name. Uses \

@@ -2,6 +2,8 @@
 //! embedded ftpshd and its transcript must match the committed snapshot
 //! (CI runs with `CI=true`, so a mismatch fails instead of being written).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers, not only #[test] fns
+
 use ftpsh_shell::batch;
 
 #[test]

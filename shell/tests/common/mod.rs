@@ -1,0 +1,267 @@
+//! Real FTP servers for the shell's tests, each on 127.0.0.1 with a port
+//! the OS picked and a fresh temp root holding `pub/hello.txt` (6 bytes):
+//! the embedded ftpshd, pyftpdlib and vsftpd. Third-party servers are
+//! skipped, with a printed reason, only when they are not installed (CI
+//! installs them). Every process started here is stopped by its PID on
+//! drop.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ftpsh_shell::embedded::{EmbeddedServer, EmbeddedSpec};
+
+/// A running server and how to log in.
+pub struct Server {
+    /// Which server this is, for messages.
+    pub name: &'static str,
+    /// Control port on 127.0.0.1.
+    pub port: u16,
+    /// Login name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// The served directory on disk.
+    pub root: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    child: Option<Child>,
+    embedded: Option<EmbeddedServer>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(e) = self.embedded.take() {
+            let _ = e.shutdown();
+        }
+    }
+}
+
+impl Server {
+    /// `ftp://USER:PASSWORD@127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!(
+            "ftp://{}:{}@127.0.0.1:{}/",
+            self.user, self.password, self.port
+        )
+    }
+
+    /// The writable directory the tests work in, on disk.
+    pub fn pub_dir(&self) -> PathBuf {
+        self.root.join("pub")
+    }
+
+    /// Hands the embedded server to a shell (embedded only).
+    pub fn take_embedded(&mut self) -> Option<EmbeddedServer> {
+        self.embedded.take()
+    }
+}
+
+fn fixture(root: &Path) {
+    let public = root.join("pub");
+    std::fs::create_dir_all(&public).unwrap();
+    std::fs::write(public.join("hello.txt"), b"hello\n").unwrap();
+    // vsftpd's anonymous user writes here; harmless for the others.
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o777)).unwrap();
+}
+
+/// The embedded ftpshd.
+pub fn embedded() -> Server {
+    let server = EmbeddedServer::start(&EmbeddedSpec {
+        user: "alice".into(),
+        password: Some("s3cret".into()),
+        banner: None,
+    })
+    .unwrap();
+    fixture(server.root());
+    Server {
+        name: "ftpshd (embedded)",
+        port: server.addr().port(),
+        user: "alice".into(),
+        password: "s3cret".into(),
+        root: server.root().to_path_buf(),
+        _temp: None,
+        child: None,
+        embedded: Some(server),
+    }
+}
+
+const PYFTPDLIB: &str = r#"
+import sys, logging
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+logging.basicConfig(level=logging.ERROR)
+auth = DummyAuthorizer()
+auth.add_user("user", "12345", sys.argv[1], perm="elradfmw")
+FTPHandler.authorizer = auth
+server = FTPServer(("127.0.0.1", 0), FTPHandler)
+print(server.address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// pyftpdlib (seed 004's server) with user `user`/`12345`, or `None` when
+/// Python or the module is missing.
+pub fn pyftpdlib() -> Option<Server> {
+    let have = Command::new("python3")
+        .args(["-c", "import pyftpdlib"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        println!("SKIP: pyftpdlib is not installed (pip install pyftpdlib)");
+        return None;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().to_path_buf();
+    fixture(&root);
+    let mut child = Command::new("python3")
+        .args(["-c", PYFTPDLIB])
+        .arg(&root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().expect("pyftpdlib printed its port");
+    wait_for_greeting(port);
+    Some(Server {
+        name: "pyftpdlib",
+        port,
+        user: "user".into(),
+        password: "12345".into(),
+        root,
+        _temp: Some(temp),
+        child: Some(child),
+        embedded: None,
+    })
+}
+
+fn vsftpd_binary() -> Option<PathBuf> {
+    ["/usr/sbin/vsftpd", "/usr/local/sbin/vsftpd", "/sbin/vsftpd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// vsftpd with anonymous logins and a writable `pub/`, or `None` when it
+/// is not installed (or, since vsftpd chroots anonymous users, when the
+/// tests do not run as root).
+pub fn vsftpd() -> Option<Server> {
+    let Some(binary) = vsftpd_binary() else {
+        println!("SKIP: vsftpd is not installed (apt-get install vsftpd)");
+        return None;
+    };
+    if !is_root() {
+        println!("SKIP: vsftpd needs root to chroot its anonymous user");
+        return None;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    let empty = temp.path().join("empty");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::create_dir(&empty).unwrap();
+    // vsftpd refuses a chroot root its user can write to.
+    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fixture(&root);
+    for _attempt in 0..3 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = temp.path().join("vsftpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
+                 background=NO\nanonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\n\
+                 anon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\n\
+                 anon_mkdir_write_enable=YES\nanon_other_write_enable=YES\nanon_umask=022\n\
+                 anon_world_readable_only=NO\npasv_enable=YES\nseccomp_sandbox=NO\n\
+                 xferlog_enable=NO\nsecure_chroot_dir={empty}\n",
+                root = root.display(),
+                empty = empty.display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(&binary)
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if try_greeting(port, &mut child) {
+            return Some(Server {
+                name: "vsftpd",
+                port,
+                user: "anonymous".into(),
+                password: "ftpsh@".into(),
+                root,
+                _temp: Some(temp),
+                child: Some(child),
+                embedded: None,
+            });
+        }
+        // The port was taken in between (or vsftpd failed): say why, retry.
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        eprintln!("vsftpd did not start on port {port}: {err}");
+    }
+    panic!("vsftpd would not start");
+}
+
+fn read_greeting(port: u16) -> bool {
+    let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("220")
+}
+
+fn wait_for_greeting(port: u16) {
+    for _ in 0..50 {
+        if read_greeting(port) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no 220 greeting on port {port}");
+}
+
+fn try_greeting(port: u16, child: &mut Child) -> bool {
+    for _ in 0..50 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if read_greeting(port) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}

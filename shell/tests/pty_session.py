@@ -1,0 +1,138 @@
+"""Drives the interactive ftpsh through a real pseudo-terminal (pexpect).
+
+Run by tests/pty.rs as: python3 pty_session.py PATH/TO/ftpsh
+Exits 0 when every check passed; prints what it was waiting for otherwise.
+
+Checks: the offline prompt, connme to the embedded server, Tab completion of
+a remote file name and of a remote directory, history recall with the Up
+arrow, history persisted under $XDG_STATE_HOME across runs, Ctrl-C at the
+prompt clearing the line, a progress bar and Ctrl-C aborting a running
+upload (ABOR) without leaving the shell, and Ctrl-D leaving.
+"""
+import atexit
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+import pexpect
+
+ftpsh = sys.argv[1]
+work = tempfile.mkdtemp(prefix="ftpsh-pty-work-")
+state = tempfile.mkdtemp(prefix="ftpsh-pty-state-")
+atexit.register(shutil.rmtree, work, True)
+atexit.register(shutil.rmtree, state, True)
+with open(os.path.join(work, "notes.txt"), "w") as f:
+    f.write("hello\n")
+# Sparse, so it costs no disk here; big enough to still be running when
+# Ctrl-C arrives.
+with open(os.path.join(work, "huge.bin"), "wb") as f:
+    f.truncate(8 << 30)
+
+env = dict(os.environ)
+env.update(XDG_STATE_HOME=state, HOME=state, NO_COLOR="1", TERM="xterm")
+env.pop("FTPSH_PASSWORD", None)
+ONLINE = re.compile(r"ftpsh ftpsh@127\.0\.0\.1:\d+:(/[^>]*)> ")
+
+
+def spawn():
+    return pexpect.spawn(ftpsh, cwd=work, env=env, encoding="utf-8",
+                         timeout=30, dimensions=(40, 200))
+
+
+def step(child, what, pattern, exact=True):
+    try:
+        if exact:
+            child.expect_exact(pattern)
+        else:
+            child.expect(pattern)
+    except (pexpect.TIMEOUT, pexpect.EOF):
+        print(f"FAILED waiting for {what}: {pattern!r}")
+        print("--- last output ---")
+        print(child.before)
+        sys.exit(1)
+
+
+c = spawn()
+step(c, "offline prompt", "ftpsh (offline)> ")
+c.sendline("connme")
+step(c, "online prompt", ONLINE, exact=False)
+c.sendline("mkdir Folder_Tes")
+step(c, "mkdir", "created directory Folder_Tes")
+step(c, "prompt", ONLINE, exact=False)
+c.sendline("upload notes.txt remote-notes.txt")
+step(c, "upload", "uploaded notes.txt -> remote-notes.txt")
+step(c, "prompt", ONLINE, exact=False)
+
+# Tab completes a remote file name (listed from the server)...
+c.send("size rem")
+c.send("\t")
+step(c, "completed file name", "remote-notes.txt ")
+c.send("\r")
+step(c, "size output", "remote-notes.txt: 0.00 MiB (6 bytes)")
+step(c, "prompt", ONLINE, exact=False)
+# ...and a remote directory, with a trailing slash.
+c.send("cd Fol")
+c.send("\t")
+step(c, "completed directory", "Folder_Tes/")
+c.send("\r")
+step(c, "cd output", "cd ok, cwd=/Folder_Tes")
+step(c, "prompt in Folder_Tes", "ftpsh@", exact=True)
+step(c, "prompt path", ":/Folder_Tes> ")
+c.sendline("cd /")
+step(c, "prompt", ONLINE, exact=False)
+
+# Up arrow recalls the line before last ("cd /", then "cd Folder_Tes/").
+c.send("\x1b[A")
+c.send("\x1b[A")
+c.send("\x1b[A")
+step(c, "recalled line", "size remote-notes.txt")
+c.send("\r")
+step(c, "size output again", "remote-notes.txt: 0.00 MiB (6 bytes)")
+step(c, "prompt", ONLINE, exact=False)
+
+# A progress bar on the TTY, then Ctrl-C aborts the transfer, not the shell.
+c.sendline("upload huge.bin")
+step(c, "progress bar", re.compile(r"huge\.bin \[[=> ]+\] "), exact=False)
+c.sendintr()
+step(c, "abort message", "upload: huge.bin: interrupted after ")
+step(c, "prompt after abort", ONLINE, exact=False)
+c.sendline("size remote-notes.txt")
+step(c, "session still in step", "remote-notes.txt: 0.00 MiB (6 bytes)")
+step(c, "prompt", ONLINE, exact=False)
+
+# Ctrl-C at the prompt clears the line; exit leaves.
+c.send("rm something")
+c.sendintr()
+step(c, "prompt after Ctrl-C", ONLINE, exact=False)
+c.sendline("exit")
+c.expect(pexpect.EOF)
+c.close()
+if c.exitstatus != 0:
+    print(f"FAILED: exit status {c.exitstatus}")
+    sys.exit(1)
+
+history = os.path.join(state, "ftpsh", "history")
+with open(history) as f:
+    saved = f.read()
+if "size remote-notes.txt" not in saved:
+    print(f"FAILED: history file lacks the size line:\n{saved}")
+    sys.exit(1)
+
+# A new shell has the history: Up shows the last line, then the one before.
+c = spawn()
+step(c, "offline prompt", "ftpsh (offline)> ")
+c.send("\x1b[A")
+step(c, "recalled exit", "exit")
+c.send("\x1b[A")
+step(c, "recalled older line", "size remote-notes.txt")
+c.sendintr()
+step(c, "offline prompt", "ftpsh (offline)> ")
+c.sendeof()
+c.expect(pexpect.EOF)
+c.close()
+if c.exitstatus != 0:
+    print(f"FAILED: exit status {c.exitstatus} after Ctrl-D")
+    sys.exit(1)
+print("pty session ok")
