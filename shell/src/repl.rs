@@ -147,6 +147,13 @@ pub fn run_interactive(shell: Shell) -> rustyline::Result<()> {
         interrupt.clone(),
     );
     let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupt.clone());
+    // When the terminal goes away, reading it fails and the loop below ends
+    // normally, so the session is closed and the embedded server's temp
+    // root removed, instead of the process dying on SIGHUP.
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGHUP,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
 
     let shell = Rc::new(RefCell::new(shell));
     let config = Config::builder()

@@ -448,14 +448,34 @@ impl Verb {
             let value = f.value.map(|v| format!(" {v}")).unwrap_or_default();
             let _ = writeln!(s, "  {}{value}  {}", f.name, f.help);
         }
-        if !self.details.is_empty() {
-            let _ = writeln!(s, "{}", self.details);
+        for line in wrap(self.details, 76) {
+            let _ = writeln!(s, "{line}");
         }
         if !self.aliases.is_empty() {
             let _ = writeln!(s, "aliases: {}", self.aliases.join(", "));
         }
         s
     }
+}
+
+/// Splits `text` into lines of at most `width` characters at spaces (a
+/// longer word gets a line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        if !current.is_empty() && current.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -480,6 +500,19 @@ mod tests {
         }
         for seed in ["connme", "byebye", "ls", "rm", "size", "upload", "download"] {
             assert!(lookup(seed).is_some(), "{seed}");
+        }
+    }
+
+    #[test]
+    fn help_text_is_wrapped() {
+        assert_eq!(wrap("a bb ccc", 4), ["a bb", "ccc"]);
+        assert_eq!(wrap("", 4), Vec::<String>::new());
+        for v in VERBS {
+            assert!(
+                v.long_help()
+                    .lines()
+                    .all(|l| l.len() <= 80 || !l.contains(' '))
+            );
         }
     }
 
