@@ -429,6 +429,23 @@ impl Connection {
             .map_err(|_| RemoteError::Protocol(format!("bad SIZE reply: {}", reply_line(&reply))))
     }
 
+    /// `MLST path` (RFC 3659 §7): the entry, or `None` when the server
+    /// refuses.
+    ///
+    /// # Errors
+    /// A lost connection.
+    fn mlst_entry(&mut self, path: &str) -> Result<Option<Entry>, RemoteError> {
+        let reply = self.raw(&format!("MLST {path}"))?;
+        if reply.code != ReplyCode::FILE_ACTION_OK {
+            return Ok(None);
+        }
+        Ok(reply
+            .lines
+            .iter()
+            .skip(1)
+            .find_map(|l| parse_mlsx(l.trim_start())))
+    }
+
     /// What `path` is on the server, or `None` when it does not exist. Uses
     /// `MLST` (RFC 3659 §7) when available, else a listing of the parent.
     ///
@@ -493,8 +510,18 @@ impl Connection {
     /// The server's refusal (`550`, `450`).
     pub fn list(&mut self, dir: Option<&str>) -> Result<Vec<Entry>, RemoteError> {
         if self.has_feature("MLST") {
-            let lines = self.with_data(|ftp| ftp.mlsd(dir))?;
-            return Ok(lines.iter().filter_map(|l| parse_mlsx(l)).collect());
+            return match self.with_data(|ftp| ftp.mlsd(dir)) {
+                Ok(lines) => Ok(lines.iter().filter_map(|l| parse_mlsx(l)).collect()),
+                // MLSD lists directories only (RFC 3659 §7.1); for a file,
+                // MLST gives the one entry `ls FILE` should show.
+                Err(RemoteError::Reply(r)) if matches!(r.code.0, 501 | 550) => {
+                    match dir.map(|d| self.mlst_entry(d)).transpose()? {
+                        Some(Some(entry)) if entry.kind != Kind::Dir => Ok(vec![entry]),
+                        _ => Err(RemoteError::Reply(r)),
+                    }
+                }
+                Err(e) => Err(e),
+            };
         }
         let lines = self.with_data(|ftp| ftp.list(dir))?;
         Ok(lines.iter().filter_map(|l| parse_list_line(l)).collect())
