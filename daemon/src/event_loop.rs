@@ -345,6 +345,13 @@ impl EventLoop {
         }
         // Replies are small and answer requests: Nagle would only delay them.
         let _ = stream.set_nodelay(true);
+        // Clients send ABOR (or the Telnet Synch before it) as urgent data
+        // (RFC 959 §4.1.3; Python's ftplib sends the whole "ABOR\r\n" with
+        // MSG_OOB). Without OOBINLINE the urgent byte - the final LF - would
+        // be taken out of the stream and the request never completed.
+        if let Err(e) = socket2::SockRef::from(&stream).set_out_of_band_inline(true) {
+            tracing::debug!(%peer, "SO_OOBINLINE: {e}");
+        }
         let local = match stream.local_addr() {
             Ok(a) => a,
             Err(e) => {
@@ -971,6 +978,12 @@ impl EventLoop {
     /// Ends the transfer in progress with `reply` (dropping an upload sink
     /// that was not committed), then sends a held-back `QUIT` reply.
     fn end_transfer(&mut self, key: usize, reply: Reply) {
+        self.end_transfer_then(key, reply, None);
+    }
+
+    /// [`Self::end_transfer`], queueing `then` right after the transfer's
+    /// own reply (ABOR's `226`).
+    fn end_transfer_then(&mut self, key: usize, reply: Reply, then: Option<Reply>) {
         self.drop_data(key);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
@@ -987,6 +1000,9 @@ impl EventLoop {
             );
         }
         conn.control.queue(&reply);
+        if let Some(r) = then {
+            conn.control.queue(&r);
+        }
         if let Some(r) = conn.close_reply.take() {
             conn.control.queue(&r);
         }
@@ -1001,9 +1017,11 @@ impl EventLoop {
             return;
         };
         if conn.transfer.is_some() {
-            conn.control
-                .queue(&Reply::new(ReplyCode::TRANSFER_ABORTED, "transfer aborted"));
-            self.end_transfer(key, Reply::new(ReplyCode::CLOSING_DATA, "abort successful"));
+            self.end_transfer_then(
+                key,
+                Reply::new(ReplyCode::TRANSFER_ABORTED, "transfer aborted"),
+                Some(Reply::new(ReplyCode::CLOSING_DATA, "abort successful")),
+            );
         } else {
             self.drop_data(key);
             self.queue(

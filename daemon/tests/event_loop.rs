@@ -177,8 +177,12 @@ fn abort_a_running_transfer() {
     // Far more than the socket buffers hold, and the client reads none of it.
     let data = c.pasv();
     assert_eq!(c.cmd("GETB 200000000").0, 150);
-    c.send(b"ABOR\r\n");
-    assert_eq!(c.reply().0, 426);
+    // As Python's ftplib sends it: the whole line as urgent data (RFC 959
+    // §4.1.3), whose last byte only arrives with SO_OOBINLINE.
+    socket2::SockRef::from(&c.writer)
+        .send_out_of_band(b"ABOR\r\n")
+        .unwrap();
+    assert_eq!(c.reply(), (426, "426 transfer aborted\r\n".to_owned()));
     assert_eq!(c.reply(), (226, "226 abort successful\r\n".to_owned()));
     // The data connection was closed by the daemon.
     let mut rest = Vec::new();
