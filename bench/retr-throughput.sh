@@ -83,9 +83,20 @@ FTPSHD_URL="ftp://alice:secret@127.0.0.1:$FTPSHD_PORT/big.bin"
 VS_URL="ftp://127.0.0.1:$VS_PORT/big.bin"
 : > "$WORK/run/ftpshd.speeds"
 : > "$WORK/run/vsftpd.speeds"
+# One download: prints its speed in bytes/s; fails unless all bytes came.
+fetch() {
+    local out speed size
+    out=$(curl -s -o /dev/null --max-time 600 -w '%{speed_download} %{size_download}' "$1")
+    read -r speed size <<< "$out"
+    if [ "$size" != "$((SIZE_MIB * 1048576))" ]; then
+        echo "$1: got $size bytes, want $((SIZE_MIB * 1048576))" >&2
+        exit 1
+    fi
+    echo "$speed"
+}
 for round in $(seq "$ROUNDS"); do
-    f=$(curl -s -o /dev/null --max-time 600 -w '%{speed_download}' "$FTPSHD_URL")
-    v=$(curl -s -o /dev/null --max-time 600 -w '%{speed_download}' "$VS_URL")
+    f=$(fetch "$FTPSHD_URL")
+    v=$(fetch "$VS_URL")
     echo "$f" >> "$WORK/run/ftpshd.speeds"
     echo "$v" >> "$WORK/run/vsftpd.speeds"
     echo "round $round: ftpshd $(mib "$f") MiB/s, vsftpd $(mib "$v") MiB/s"
