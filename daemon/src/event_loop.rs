@@ -44,6 +44,18 @@ const SIGNALS: Token = Token(usize::MAX - 2);
 /// Request bytes read from one control connection per turn.
 const CONTROL_BUDGET: usize = 64 * 1024;
 
+/// How long a received upload waits, after its data connection ended and
+/// before it is committed, for the control connection to end too.
+///
+/// In stream mode the end of the data connection is the end of the file
+/// (RFC 959 §3.4.1), so a killed client's upload looks complete. But a
+/// dying process's sockets are closed together - Linux closes them in
+/// reverse order of opening, data connection first - so the control
+/// connection's end follows within microseconds; a living client keeps it
+/// open to read the `226`. An upload whose control connection ends within
+/// this grace is not committed and the previous file stays.
+const UPLOAD_SETTLE: Duration = Duration::from_millis(20);
+
 /// How soon to retry `accept` after it failed for lack of resources
 /// (`EMFILE`): the pending connection produces no new readiness edge.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -82,6 +94,9 @@ fn interrupted(e: &io::Error) -> bool {
 enum Flow {
     Send(Source),
     Receive(Box<dyn UploadSink>),
+    /// The data connection ended normally; waiting [`UPLOAD_SETTLE`] for a
+    /// sign that the client died before committing.
+    Settling(Box<dyn UploadSink>),
     /// The upload was received completely; a worker is committing it.
     Committing,
 }
@@ -138,11 +153,24 @@ impl Conn {
         }
     }
 
+    /// An upload that has not been handed to a worker for its commit.
+    fn receiving(&self) -> bool {
+        matches!(
+            self.transfer,
+            Some(Active {
+                flow: Flow::Receive(_) | Flow::Settling(_),
+                ..
+            })
+        )
+    }
+
+    /// The upload is complete on the wire: settling or being committed.
+    /// No request is dispatched until its final reply is queued.
     fn committing(&self) -> bool {
         matches!(
             self.transfer,
             Some(Active {
-                flow: Flow::Committing,
+                flow: Flow::Committing | Flow::Settling(_),
                 ..
             })
         )
@@ -494,6 +522,10 @@ impl EventLoop {
                     conn.eof = true;
                     conn.readable = false;
                     tracing::debug!(peer = %conn.peer, "client closed the control connection");
+                    if conn.receiving() {
+                        self.abandon_upload(key);
+                        return;
+                    }
                 }
                 Ok(n) => {
                     conn.control.receive(&buf[..n]);
@@ -900,7 +932,7 @@ impl EventLoop {
             Flow::Receive(sink) => {
                 pump_receive(data, sink.as_mut(), &mut self.recv_buf, &mut active.bytes)
             }
-            Flow::Committing => return,
+            Flow::Settling(_) | Flow::Committing => return,
         };
         if active.bytes > before {
             let at = Instant::now() + self.config.data_timeout;
@@ -927,19 +959,23 @@ impl EventLoop {
                         );
                     }
                     Flow::Receive(sink) => {
+                        active.flow = Flow::Settling(sink);
                         self.drop_data(key);
-                        // fsync and rename may block: a worker does them.
-                        if let Err(Job::Commit { sink, .. }) =
-                            self.workers.submit(Job::Commit { id, sink })
-                        {
-                            drop(sink);
-                            self.end_transfer(
-                                key,
-                                Reply::new(ReplyCode::TRANSFER_ABORTED, "server shutting down"),
+                        if !self.control_alive(key) {
+                            self.abandon_upload(key);
+                            return;
+                        }
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            let at = Instant::now() + UPLOAD_SETTLE;
+                            self.timers.set(
+                                id,
+                                Kind::Settle,
+                                &mut conn.timers[Kind::Settle as usize],
+                                at,
                             );
                         }
                     }
-                    Flow::Committing => {}
+                    Flow::Settling(_) | Flow::Committing => {}
                 }
             }
             Pump::PeerError(e) => {
@@ -959,6 +995,89 @@ impl EventLoop {
                 self.end_transfer(key, transfer_error_reply(&e));
             }
         }
+    }
+
+    /// The settle time of a received upload is over: commit it unless its
+    /// client is gone.
+    fn settle_upload(&mut self, key: usize) {
+        let settling = self.conns.get(key).is_some_and(|c| {
+            matches!(
+                c.transfer,
+                Some(Active {
+                    flow: Flow::Settling(_),
+                    ..
+                })
+            )
+        });
+        if !settling {
+            return;
+        }
+        if !self.control_alive(key) {
+            self.abandon_upload(key);
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let id = conn.id(key);
+        let Some(active) = &mut conn.transfer else {
+            return;
+        };
+        let Flow::Settling(sink) = std::mem::replace(&mut active.flow, Flow::Committing) else {
+            return;
+        };
+        // fsync and rename may block: a worker does them.
+        if let Err(Job::Commit { sink, .. }) = self.workers.submit(Job::Commit { id, sink }) {
+            drop(sink);
+            self.end_transfer(
+                key,
+                Reply::new(ReplyCode::TRANSFER_ABORTED, "server shutting down"),
+            );
+        }
+    }
+
+    /// True unless the control connection has been closed by the client
+    /// (or failed). Reads what is waiting on it, without blocking.
+    ///
+    /// See [`UPLOAD_SETTLE`]. (The price: a client that half-closes its
+    /// control connection before its upload's `226` loses the upload.)
+    fn control_alive(&mut self, key: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        let mut buf = [0u8; 4096];
+        while !conn.eof && conn.control.wants_input() {
+            match conn.stream.read(&mut buf) {
+                Ok(0) => conn.eof = true,
+                Ok(n) => conn.control.receive(&buf[..n]),
+                Err(e) if would_block(&e) => {
+                    conn.readable = false;
+                    break;
+                }
+                Err(e) if interrupted(&e) => {}
+                Err(_) => return false,
+            }
+        }
+        !conn.eof
+    }
+
+    /// The client closed the control connection during an upload: drop the
+    /// sink (the temporary file vanishes, the previous file stays).
+    fn abandon_upload(&mut self, key: usize) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        if !conn.receiving() {
+            return;
+        }
+        tracing::info!(peer = %conn.peer, "control connection closed during an upload: not committed");
+        self.end_transfer(
+            key,
+            Reply::new(
+                ReplyCode::TRANSFER_ABORTED,
+                "transfer aborted: control connection closed",
+            ),
+        );
     }
 
     fn drop_data(&mut self, key: usize) {
@@ -1054,6 +1173,7 @@ impl EventLoop {
                 Kind::Idle => self.idle_timeout(id.key),
                 Kind::Passive => self.passive_timeout(id.key),
                 Kind::Stall => self.stall_timeout(id.key),
+                Kind::Settle => self.settle_upload(id.key),
                 Kind::Delay => {
                     if let Some(conn) = self.conns.get_mut(id.key)
                         && let Some(reply) = conn.delayed.take()

@@ -25,9 +25,11 @@ pub(crate) enum Kind {
     Stall = 2,
     /// A delayed reply (failed login) is due.
     Delay = 3,
+    /// A received upload has settled and may be committed.
+    Settle = 4,
 }
 
-pub(crate) const KINDS: usize = 4;
+pub(crate) const KINDS: usize = 5;
 
 /// One connection's wanted and armed deadline for one [`Kind`].
 #[derive(Debug, Clone, Copy, Default)]

@@ -170,6 +170,44 @@ fn reset_upload_leaves_the_old_file() {
 }
 
 #[test]
+fn killed_uploader_leaves_the_old_file() {
+    // A killed client's kernel closes its sockets, newest first: the data
+    // connection, then the control connection, both with a FIN. The upload
+    // looks complete, but its client is gone, so it must not replace the
+    // file. Both orders are tried.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keep.txt"), b"old contents").unwrap();
+    let server = start(dir.path(), |c| c.max_sessions = 1);
+    for data_first in [true, false] {
+        let mut c = Client::login(server.local_addr());
+        let data = c.pasv();
+        assert_eq!(c.cmd("PUTF keep.txt").0, 150);
+        (&data).write_all(&pattern(300_000)).unwrap();
+        if data_first {
+            drop(data);
+            drop(c);
+        } else {
+            drop(c);
+            drop(data);
+        }
+        // The session slot frees once the daemon has dealt with the upload.
+        let mut tries = 0;
+        loop {
+            let mut next = Client::connect(server.local_addr());
+            if next.reply().0 == 220 {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 500, "the old session never ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let kept = std::fs::read(dir.path().join("keep.txt")).unwrap();
+        assert_eq!(kept, b"old contents", "data first: {data_first}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
+
+#[test]
 fn abort_a_running_transfer() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {});
