@@ -2,9 +2,26 @@
 //!
 //! [`Server::bind`] takes a [`DaemonConfig`] and a command [`Registry`]
 //! (normally [`builtin_registry`]); [`Server::run`] serves in the calling
-//! thread and [`Server::spawn`] on a thread of its own (the shell's embedded
-//! server). Every verb is dispatched through the registry; the daemon itself
-//! knows no verb, only the [`Outcome`](ftpsh_core::Outcome)s commands return.
+//! thread (SIGINT/SIGTERM stop it) and [`Server::spawn`] on a thread of its
+//! own (the shell's embedded server). The daemon knows no verb: every request
+//! is dispatched through the registry, and the daemon only carries out the
+//! [`Outcome`](ftpsh_core::Outcome)s commands return.
+//!
+//! How a request flows: one `mio` event loop reads the control connection
+//! into a pure state machine (framing, parse errors, login/permission checks,
+//! the `425` guard, what may run during a transfer), lends the session to a
+//! fixed pool of worker threads for [`Command::run`], and gets the session and
+//! its outcome back through a channel and a `mio::Waker`. Passive listeners,
+//! data connections and transfers are pumped by the loop in bounded chunks,
+//! `RETR` with `sendfile(2)`; uploads are committed (fsync, rename) on a
+//! worker.
+//!
+//! The main trade-off: commands, which open, stat, list, rename, fsync, run
+//! on workers, but the bytes of a transfer move on the loop thread —
+//! `sendfile` from the page cache and `write` into the upload's temp file —
+//! because handing every chunk to a thread would cost more than the copy.
+//! A cold-cache `RETR` or a congested disk can therefore make the loop wait
+//! on the disk for one chunk (at most 1 MiB) at a time.
 
 use std::io;
 use std::net::SocketAddr;

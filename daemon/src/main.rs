@@ -28,7 +28,8 @@ struct Args {
     #[arg(long)]
     root: PathBuf,
 
-    /// An account, NAME:PASSWORD[:PERMS], PERMS from "elradfmw" (default all).
+    /// An account: NAME:PASSWORD, or NAME:PASSWORD:PERMS with PERMS letters
+    /// from "elradfmw" (default all).
     /// Repeatable. Without any, user "ftpsh" gets a random password, printed
     /// once.
     #[arg(long = "user", value_name = "NAME:PASSWORD[:PERMS]")]

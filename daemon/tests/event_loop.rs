@@ -365,6 +365,24 @@ fn panicking_command_closes_only_its_connection() {
 }
 
 #[test]
+fn full_disk_gives_452() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {});
+    let mut c = Client::login(server.local_addr());
+    let data = c.pasv();
+    assert_eq!(c.cmd("PUTE").0, 150);
+    let _ = (&data).write_all(&pattern(100_000));
+    let (code, text) = c.reply();
+    assert_eq!(code, 452, "{text}");
+    // The daemon closed the data connection (with a FIN, or a reset if
+    // our bytes were still unread).
+    let mut rest = Vec::new();
+    let _ = (&data).read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    assert_eq!(c.cmd("NOOP").0, 200);
+}
+
+#[test]
 fn panicking_upload_sink_ends_only_its_upload() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {});

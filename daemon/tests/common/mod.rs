@@ -29,6 +29,7 @@ use ftpsh_daemon::{DaemonConfig, Server, ServerHandle};
 /// | `GETB n` | sends `n` pattern bytes (`DataSource::Bytes`) |
 /// | `GETF name [offset]` | sends a file of the jail (`DataSource::File`, sendfile) |
 /// | `PUTF name` | receives into an `AtomicUpload` |
+/// | `PUTE` | receives onto a "full disk" (ENOSPC) |
 /// | `PUTP` | receives into a sink that panics on write |
 /// | `SLOW ms` | sleeps on the worker, then 200 |
 /// | `BOOM` | panics |
@@ -63,6 +64,7 @@ impl Command for TestCommands {
             VerbSpec::new("GETF", "GETF name [offset]", "send a file").data(),
             VerbSpec::new("PUTF", "PUTF name", "receive a file").data(),
             VerbSpec::new("PUTP", "PUTP", "receive into a sink that panics").data(),
+            VerbSpec::new("PUTE", "PUTE", "receive onto a full disk").data(),
             VerbSpec::new("SLOW", "SLOW ms", "sleep").no_login(),
             VerbSpec::new("BOOM", "BOOM", "panic").no_login(),
         ]
@@ -149,6 +151,10 @@ impl Command for TestCommands {
                 opening: Reply::new(ReplyCode(150), "send, it will panic"),
                 transfer: Transfer::Receive(Box::new(PanicSink)),
             },
+            "PUTE" => Outcome::Transfer {
+                opening: Reply::new(ReplyCode(150), "send, the disk is full"),
+                transfer: Transfer::Receive(Box::new(FullDisk)),
+            },
             "SLOW" => {
                 std::thread::sleep(Duration::from_millis(arg.parse().unwrap_or(100)));
                 reply(200, "slept")
@@ -156,6 +162,27 @@ impl Command for TestCommands {
             "BOOM" => panic!("BOOM asked for it"),
             other => reply(502, other),
         }
+    }
+}
+
+/// An upload sink on a full disk: every write fails with ENOSPC.
+struct FullDisk;
+
+impl Write for FullDisk {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::from_raw_os_error(28))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ftpsh_core::UploadSink for FullDisk {
+    fn commit(self: Box<Self>) -> Reply {
+        Reply::new(ReplyCode(226), "never reached")
+    }
+    fn written(&self) -> u64 {
+        0
     }
 }
 
