@@ -6,18 +6,39 @@
 //! the shell talks to it over real sockets exactly as to any other server.
 //! The root directory lives as long as the shell; `byebye` and `connme`
 //! again find the same files.
+//!
+//! Besides the built-in commands it serves the example plugin's `HASH`
+//! (SHA-256 of a file, draft-bryan-ftp-hash), linked into the binary with
+//! `ftpsh_plugin_host::register_static` rather than loaded from a `.so`:
+//! `hash` and `--verify` then work on a fresh machine too. The trade-off is
+//! that the shell links exactly one plugin crate this way (every plugin
+//! exports the same entry symbol); other plugins belong in a real
+//! `ftpshd --plugin-dir`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use ftpsh_core::{ServerConfig, User, Users};
+use ftpsh_core::{Registry, ServerConfig, User, Users};
 use ftpsh_daemon::{DaemonConfig, Server, ServerHandle, builtin_registry};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
 /// The embedded server's default login name.
 pub const DEFAULT_USER: &str = "ftpsh";
+
+/// The embedded server's commands: the daemon's built-ins plus the
+/// linked-in `HASH` plugin.
+///
+/// # Errors
+/// The plugin host's refusal (a verb collision or a malformed table),
+/// which would be a build mistake rather than anything a user did.
+pub fn registry() -> io::Result<Registry> {
+    let mut registry = builtin_registry();
+    ftpsh_plugin_host::register_static(&mut registry, &[&ftpsh_plugin_hash::FTPSH_PLUGIN])
+        .map_err(io::Error::other)?;
+    Ok(registry)
+}
 
 /// How to set up the embedded server.
 #[derive(Debug, Clone)]
@@ -64,7 +85,8 @@ impl EmbeddedServer {
     /// OS-chosen port.
     ///
     /// # Errors
-    /// Creating the directory, binding or starting the server thread.
+    /// Creating the directory, building the [`registry`], binding or
+    /// starting the server thread.
     pub fn start(spec: &EmbeddedSpec) -> io::Result<Self> {
         let root = tempfile::Builder::new().prefix("ftpsh-root-").tempdir()?;
         let password = spec.password.clone().unwrap_or_else(|| {
@@ -93,7 +115,7 @@ impl EmbeddedServer {
             server,
             ..DaemonConfig::default()
         };
-        let handle = Server::bind(config, builtin_registry())?.spawn()?;
+        let handle = Server::bind(config, registry()?)?.spawn()?;
         Ok(Self {
             handle: Some(handle),
             root,
