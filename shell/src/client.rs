@@ -8,7 +8,10 @@
 //! with a progress callback and a Ctrl-C flag that sends `ABOR` (RFC 959
 //! §4.1.3), directory listings are normalised from `MLSD` (RFC 3659 §7)
 //! when the server has it and from `LIST` otherwise, and `EPSV` (RFC 2428)
-//! falls back to `PASV` for servers that do not know it.
+//! falls back to `PASV` for servers that do not know it. `HASH`
+//! (draft-bryan-ftp-hash) is used when `FEAT` advertises it, selecting
+//! SHA-256 with `OPTS HASH` when the server lists it but has another
+//! algorithm selected.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
@@ -79,6 +82,10 @@ pub enum RemoteError {
     /// Reading or writing the local file failed; the transfer was aborted.
     #[error("{0}")]
     Local(io::Error),
+    /// The server lacks an extension the operation needs (e.g. `server
+    /// has no HASH command`); nothing was sent for the operation itself.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl RemoteError {
@@ -199,6 +206,74 @@ const ANY_STATUS: &[Status] = &[
     Status::Unknown,
 ];
 
+/// The digest algorithm `hash` and `--verify` ask `HASH` for: the one the
+/// shell computes locally.
+pub const HASH_ALGORITHM: &str = "SHA-256";
+
+/// A `HASH` reply (draft-bryan-ftp-hash §3.2): `213 <algorithm>
+/// <start>-<end> <hex digest> <pathname>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteHash {
+    /// The algorithm the server used, as sent (e.g. `SHA-256`).
+    pub algorithm: String,
+    /// First byte of the range that was hashed.
+    pub start: u64,
+    /// End of the range that was hashed, as the server states it (ftpshd
+    /// sends the number of bytes hashed; the draft only requires end ≥
+    /// start).
+    pub end: u64,
+    /// The digest in lowercase hex.
+    pub hex: String,
+    /// The pathname as the server echoed it; may contain spaces.
+    pub path: String,
+}
+
+/// Parses the text of a `213` `HASH` reply (the part after the code):
+/// `<algorithm> <start>-<end> <hex digest> <pathname>`. The pathname is
+/// the rest of the line, spaces included; the digest must be an even
+/// number of hex digits and is returned in lowercase. `None` when the text
+/// does not have that shape.
+pub fn parse_hash_reply(text: &str) -> Option<RemoteHash> {
+    fn word(s: &str) -> Option<(&str, &str)> {
+        let s = s.trim_start_matches(' ');
+        let end = s.find(' ').unwrap_or(s.len());
+        (end > 0).then(|| (&s[..end], &s[end..]))
+    }
+    let (algorithm, rest) = word(text)?;
+    let (range, rest) = word(rest)?;
+    let (hex, rest) = word(rest)?;
+    let (start, end) = range.split_once('-')?;
+    let (start, end) = (start.parse::<u64>().ok()?, end.parse::<u64>().ok()?);
+    if end < start || hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let path = rest.strip_prefix(' ').unwrap_or(rest);
+    Some(RemoteHash {
+        algorithm: algorithm.to_owned(),
+        start,
+        end,
+        hex: hex.to_ascii_lowercase(),
+        path: path.to_owned(),
+    })
+}
+
+/// Parses the value of a `HASH` `FEAT` line (draft-bryan-ftp-hash §3.1):
+/// algorithms separated by `;`, the selected one marked with `*`
+/// (`SHA-1;SHA-256*;MD5`). Returns the algorithms (upper case, marks
+/// removed) and the selected one.
+pub fn parse_hash_feature(value: &str) -> (Vec<String>, Option<String>) {
+    let mut algorithms = Vec::new();
+    let mut selected = None;
+    for item in value.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+        let name = item.trim_end_matches('*').to_ascii_uppercase();
+        if item.ends_with('*') {
+            selected = Some(name.clone());
+        }
+        algorithms.push(name);
+    }
+    (algorithms, selected)
+}
+
 /// One logged-in (or logging-in) control connection.
 pub struct Connection {
     ftp: FtpStream,
@@ -212,6 +287,9 @@ pub struct Connection {
     server_verbs: BTreeSet<String>,
     cwd: String,
     extended_passive: bool,
+    /// The `HASH` algorithm selected with `OPTS HASH` on this connection,
+    /// which `FEAT` (read at login) does not reflect.
+    hash_selected: Option<String>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -275,6 +353,7 @@ impl Connection {
             server_verbs: BTreeSet::new(),
             cwd: "/".to_owned(),
             extended_passive: true,
+            hash_selected: None,
         })
     }
 
@@ -395,6 +474,78 @@ impl Connection {
     fn use_pasv(&mut self) {
         self.extended_passive = false;
         self.ftp.set_mode(Mode::Passive);
+    }
+
+    /// True when `FEAT` advertised `HASH` (draft-bryan-ftp-hash §3.1).
+    pub fn has_hash(&self) -> bool {
+        self.has_feature("HASH")
+    }
+
+    /// Makes sure `HASH` answers with SHA-256: nothing to do when `FEAT`
+    /// shows it selected (or lists no algorithms, leaving it to the
+    /// reply); `OPTS HASH SHA-256` (draft-bryan-ftp-hash §4) when it is
+    /// listed but another one is selected.
+    ///
+    /// # Errors
+    /// [`RemoteError::Unsupported`] when the server has no `HASH`, offers
+    /// no SHA-256 or refuses the `OPTS`; a lost connection.
+    pub fn select_sha256(&mut self) -> Result<(), RemoteError> {
+        let Some(value) = self.features.get("HASH") else {
+            return Err(RemoteError::Unsupported(
+                "server has no HASH command".to_owned(),
+            ));
+        };
+        let (algorithms, advertised) = parse_hash_feature(value.as_deref().unwrap_or(""));
+        let selected = self.hash_selected.clone().or(advertised);
+        if algorithms.is_empty() || selected.as_deref() == Some(HASH_ALGORITHM) {
+            return Ok(());
+        }
+        if !algorithms.iter().any(|a| a == HASH_ALGORITHM) {
+            return Err(RemoteError::Unsupported(format!(
+                "server's HASH has no {HASH_ALGORITHM} (it offers {})",
+                algorithms.join(", ")
+            )));
+        }
+        let reply = self.raw(&format!("OPTS HASH {HASH_ALGORITHM}"))?;
+        if reply.code != ReplyCode::OK {
+            return Err(RemoteError::Unsupported(format!(
+                "server refused OPTS HASH {HASH_ALGORITHM}: {}",
+                reply_line(&reply)
+            )));
+        }
+        self.hash_selected = Some(HASH_ALGORITHM.to_owned());
+        Ok(())
+    }
+
+    /// `HASH path` (draft-bryan-ftp-hash §3.2) with SHA-256 selected
+    /// first ([`Connection::select_sha256`]): the server's digest of the
+    /// whole file.
+    ///
+    /// # Errors
+    /// [`RemoteError::Unsupported`] as for [`Connection::select_sha256`];
+    /// the server's refusal (`550` for a missing file or one outside the
+    /// user's root); [`RemoteError::Protocol`] for a reply that is not a
+    /// well-formed SHA-256 `213`.
+    pub fn hash(&mut self, path: &str) -> Result<RemoteHash, RemoteError> {
+        self.select_sha256()?;
+        let reply = self.command(&format!("HASH {path}"))?;
+        if reply.code != ReplyCode::FILE_STATUS {
+            return Err(RemoteError::Protocol(format!(
+                "unexpected reply to HASH: {}",
+                reply_line(&reply)
+            )));
+        }
+        let hash = parse_hash_reply(reply.text()).ok_or_else(|| {
+            RemoteError::Protocol(format!("malformed HASH reply: {}", reply_line(&reply)))
+        })?;
+        if !hash.algorithm.eq_ignore_ascii_case(HASH_ALGORITHM) || hash.hex.len() != 64 {
+            return Err(RemoteError::Protocol(format!(
+                "HASH answered {} with {} hex digits, not a {HASH_ALGORITHM} digest",
+                hash.algorithm,
+                hash.hex.len()
+            )));
+        }
+        Ok(hash)
     }
 
     /// Asks `PWD` for the current directory.
@@ -899,6 +1050,46 @@ mod tests {
         assert!(parse_list_line("total 12").is_none());
         let odd = parse_list_line("something odd").unwrap();
         assert_eq!(odd.kind, Kind::Other);
+    }
+
+    #[test]
+    fn hash_replies() {
+        let digest = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+        let h = parse_hash_reply(&format!("SHA-256 0-4 {digest} my docs/a b.txt")).unwrap();
+        assert_eq!(h.algorithm, "SHA-256");
+        assert_eq!((h.start, h.end), (0, 4));
+        assert_eq!(h.hex, digest.to_ascii_lowercase());
+        assert_eq!(h.path, "my docs/a b.txt");
+        let empty = parse_hash_reply("SHA-256 0-0 e3b0 empty.txt").unwrap();
+        assert_eq!((empty.end, empty.path.as_str()), (0, "empty.txt"));
+        for bad in [
+            "",
+            "SHA-256",
+            "SHA-256 0-4",
+            "SHA-256 0-4 abc file",
+            "SHA-256 4-0 abcd file",
+            "SHA-256 x-4 abcd file",
+            "SHA-256 0_4 abcd file",
+            "SHA-256 0-4 zz file",
+        ] {
+            assert!(parse_hash_reply(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hash_features() {
+        assert_eq!(
+            parse_hash_feature("SHA-256*"),
+            (vec!["SHA-256".to_owned()], Some("SHA-256".to_owned()))
+        );
+        assert_eq!(
+            parse_hash_feature("SHA-1*;sha-256;MD5"),
+            (
+                vec!["SHA-1".to_owned(), "SHA-256".to_owned(), "MD5".to_owned()],
+                Some("SHA-1".to_owned())
+            )
+        );
+        assert_eq!(parse_hash_feature(""), (vec![], None));
     }
 
     #[test]

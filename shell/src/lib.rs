@@ -8,8 +8,10 @@
 //! shell lines, [`verbs`] is the one table of verbs that dispatch, help
 //! and [`complete`] derive from, [`shell::Shell`] executes a command and
 //! writes to any `Write`, [`client`] wraps `suppaftp` for the protocol,
-//! [`batch`] runs scripts, [`repl`] talks to a terminal, and [`embedded`]
-//! starts the in-process `ftpshd` used when no server is named.
+//! [`batch`] runs scripts, [`repl`] talks to a terminal, [`embedded`]
+//! starts the in-process `ftpshd` used when no server is named (with the
+//! `HASH` plugin linked in), and [`verify`] hashes transfers as they
+//! stream for `--verify`.
 //!
 //! The main trade-off: the shell is synchronous — one control connection,
 //! one command at a time, transfers pumped in 64 KiB chunks on the calling
@@ -29,6 +31,7 @@ pub mod repl;
 pub mod shell;
 pub mod url;
 pub mod verbs;
+pub mod verify;
 
 pub use shell::{CmdError, Failure, Flow, Options, ServerChoice, Shell};
 

@@ -72,8 +72,9 @@ pub enum Flow {
 /// Broad classes of failure, for exit codes and batch expectations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// The server refused (has a reply code) or the connection failed
-    /// during a command.
+    /// The server refused (has a reply code), lacks an extension the
+    /// command needs (no reply code), or the connection failed during a
+    /// command.
     Remote,
     /// A local file problem or a refusal by the shell itself (existing
     /// target, extension change).
@@ -134,14 +135,21 @@ impl CmdError {
         )
     }
 
-    /// `VERB: SUBJECT: REPLY` for a failed remote operation.
+    /// `VERB: SUBJECT: REPLY` for a failed remote operation; `VERB:
+    /// MESSAGE` when the server lacks an extension
+    /// ([`RemoteError::Unsupported`]).
     pub fn remote(verb: &str, subject: &str, err: &RemoteError) -> Self {
         let failure = match err {
             RemoteError::Interrupted { .. } => Failure::Interrupted,
             _ => Failure::Remote,
         };
+        // A missing extension is about the server, not the file.
+        let message = match err {
+            RemoteError::Unsupported(_) => format!("{verb}: {err}"),
+            _ => format!("{verb}: {subject}: {err}"),
+        };
         Self {
-            message: format!("{verb}: {subject}: {err}"),
+            message,
             code: err.code(),
             failure,
         }
@@ -238,6 +246,11 @@ impl Shell {
     /// True while connected.
     pub fn is_connected(&self) -> bool {
         self.conn.is_some()
+    }
+
+    /// The control connection, when connected.
+    pub fn connection(&self) -> Option<&Connection> {
+        self.conn.as_ref()
     }
 
     /// The embedded server, if started.
