@@ -10,12 +10,13 @@ use std::time::Instant;
 use ftpsh_core::dest::{self, extension_change, file_name, normalize_separators};
 use sha2::{Digest, Sha256};
 
-use crate::client::{DATA_VERBS, RemoteError, reply_line};
+use crate::client::{DATA_VERBS, HASH_ALGORITHM, RemoteError, reply_line};
 use crate::format::{self, Kind};
 use crate::progress::Progress;
 use crate::say;
 use crate::shell::{CmdError, Shell, print_reply, read_local_dir};
 use crate::verbs::{self, Args, VERBS};
+use crate::verify::{HashingReader, HashingWriter, to_hex};
 
 /// Writes `transferred SRC -> DST (SIZE)` with a rate when not
 /// deterministic.
@@ -109,10 +110,69 @@ pub fn size(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdE
     Ok(())
 }
 
+/// `hash FILE`: `FILE: SHA-256 DIGEST` from the server's `HASH`.
+pub fn hash(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
+    let file = normalize_separators(args.get(0).unwrap_or_default());
+    let result = sh.conn("hash")?.hash(&file);
+    let remote = result.map_err(|e| sh.remote_err("hash", &file, e))?;
+    say!(out, "{file}: {HASH_ALGORITHM} {}", remote.hex);
+    Ok(())
+}
+
+/// For `--verify`: makes sure the server can answer `HASH` with SHA-256
+/// before anything is transferred, so a server without it fails the
+/// command up front instead of after the transfer (or, worse, silently).
+fn verify_ready(sh: &mut Shell, verb: &str) -> Result<(), CmdError> {
+    let result = sh.conn(verb)?.select_sha256();
+    result.map_err(|e| match e {
+        RemoteError::Unsupported(why) => CmdError::remote(
+            verb,
+            "--verify",
+            &RemoteError::Unsupported(format!(
+                "--verify: {why}; run without --verify to transfer unchecked"
+            )),
+        ),
+        e => sh.remote_err(verb, "--verify", e),
+    })
+}
+
+/// The server's SHA-256 of `remote` after a transfer, checked against
+/// `local_hex`, the digest of the bytes that went over the data
+/// connection. `consequence` finishes the error message (what became of
+/// the file).
+fn verify_remote(
+    sh: &mut Shell,
+    verb: &str,
+    remote: &str,
+    local_hex: &str,
+    direction: &str,
+    consequence: &str,
+) -> Result<(), CmdError> {
+    let result = sh.conn(verb)?.hash(remote);
+    let server = result.map_err(|e| {
+        let mut e = sh.remote_err(verb, remote, e);
+        e.message
+            .push_str(&format!(" (cannot verify; {consequence})"));
+        e
+    })?;
+    if server.hex != local_hex {
+        return Err(CmdError::local(
+            verb,
+            remote,
+            format!(
+                "{HASH_ALGORITHM} mismatch: {direction} {local_hex}, server has {}; {consequence}",
+                server.hex
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `upload [-f] FILE [DEST]`.
 pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
     const V: &str = "upload";
     let force = args.has("-f");
+    let verify = args.has("--verify");
     let typed = args.get(0).unwrap_or_default();
     let source = normalize_separators(typed);
     let local = sh.local_path(&source);
@@ -164,8 +224,11 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
         Ok(_) => {}
         Err(e) => return Err(sh.remote_err(V, &target_path, e)),
     }
+    if verify {
+        verify_ready(sh, V)?;
+    }
     let file = File::open(&local).map_err(|e| CmdError::local(V, &source, e))?;
-    let mut reader = BufReader::with_capacity(crate::client::CHUNK, file);
+    let mut reader = HashingReader::new(BufReader::with_capacity(crate::client::CHUNK, file));
     let progress = Progress::start(sh.options().progress, Some(meta.len()), &target_path);
     let interrupt = sh.interrupt_flag();
     let started = Instant::now();
@@ -179,6 +242,18 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
     sh.invalidate_cache();
     let bytes = result.map_err(|e| sh.remote_err(V, &target_path, e))?;
     transfer_summary(sh, out, "uploaded", &source, &target_path, bytes, started);
+    if verify {
+        let sent = reader.hex();
+        verify_remote(
+            sh,
+            V,
+            &target_path,
+            &sent,
+            "sent",
+            "the remote file is left in place",
+        )?;
+        say!(out, "verified {target_path}: {HASH_ALGORITHM} {sent}");
+    }
     Ok(())
 }
 
@@ -187,6 +262,7 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
 pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
     const V: &str = "download";
     let force = args.has("-f");
+    let verify = args.has("--verify");
     let source = normalize_separators(args.get(0).unwrap_or_default());
     let target = dest::resolve(&source, args.get(1), |p| sh.local_path(p).is_dir())
         .map_err(|e| CmdError::usage(V, e))?;
@@ -226,6 +302,9 @@ pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), 
             "already exists locally; use -f to overwrite",
         ));
     }
+    if verify {
+        verify_ready(sh, V)?;
+    }
     // SIZE first: it gives the progress bar its length, and a missing
     // file fails here, before any data connection or temp file exists.
     let size = match sh.conn(V)?.size(&source) {
@@ -241,12 +320,11 @@ pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), 
     let progress = Progress::start(sh.options().progress, size, &source);
     let interrupt = sh.interrupt_flag();
     let started = Instant::now();
-    let result = sh.conn(V)?.download(
-        &source,
-        temp.as_file_mut(),
-        &mut |n| progress.set(n),
-        &interrupt,
-    );
+    let mut sink = HashingWriter::new(temp.as_file_mut());
+    let result = sh
+        .conn(V)?
+        .download(&source, &mut sink, &mut |n| progress.set(n), &interrupt);
+    let received = sink.hex();
     progress.finish();
     let bytes = result.map_err(|e| sh.remote_err(V, &source, e))?;
     if let Some(expected) = size
@@ -257,6 +335,11 @@ pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), 
             &source,
             format!("short transfer: received {bytes} of {expected} bytes; nothing saved"),
         ));
+    }
+    // Compared before the rename: on a mismatch `temp` is dropped, which
+    // removes it, and nothing appears under the target name.
+    if verify {
+        verify_remote(sh, V, &source, &received, "received", "nothing saved")?;
     }
     temp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
@@ -275,6 +358,9 @@ pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), 
         _ => CmdError::local(V, &target_path, e.error),
     })?;
     transfer_summary(sh, out, "downloaded", &source, &target_path, bytes, started);
+    if verify {
+        say!(out, "verified {target_path}: {HASH_ALGORITHM} {received}");
+    }
     Ok(())
 }
 
@@ -467,9 +553,7 @@ pub fn sha256(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
         }
         hasher.update(&buf[..n]);
     }
-    let digest = hasher.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    say!(out, "{hex}  {name}");
+    say!(out, "{}  {name}", to_hex(&hasher.finalize()));
     Ok(())
 }
 
@@ -508,6 +592,9 @@ pub fn help(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdE
     if let Some(name) = args.get(0) {
         if let Some(verb) = verbs::lookup(name) {
             let _ = write!(out, "{}", verb.long_help());
+            if let Some(ext) = verb.extension {
+                extension_help(sh, ext, out);
+            }
             return Ok(());
         }
         if sh.is_server_verb(name) {
@@ -529,7 +616,11 @@ pub fn help(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdE
     say!(out, "verbs (help VERB for details):");
     let width = VERBS.iter().map(|v| v.usage.len()).max().unwrap_or(0);
     for v in VERBS {
-        say!(out, "  {:width$}  {}", v.usage, v.summary);
+        let missing = match (v.extension, sh.connection()) {
+            (Some(ext), Some(conn)) if !conn.has_feature(ext) => " (not on this server)",
+            _ => "",
+        };
+        say!(out, "  {:width$}  {}{missing}", v.usage, v.summary);
     }
     say!(
         out,
@@ -540,6 +631,27 @@ pub fn help(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdE
         say!(out, "server commands (sent as-is): {}", server.join(" "));
     }
     Ok(())
+}
+
+/// The part of `help VERB` about the server extension `ext` the verb
+/// relies on: whether the server has it, and the server's own `HELP`.
+fn extension_help(sh: &mut Shell, ext: &str, out: &mut dyn Write) {
+    let has = sh.connection().map(|c| c.has_feature(ext));
+    match has {
+        None => say!(
+            out,
+            "needs the server's {ext} command; connect to see whether it has one"
+        ),
+        Some(false) => say!(out, "this server has no {ext} command"),
+        Some(true) => {
+            say!(out, "the server's help for {ext}:");
+            if let Ok(conn) = sh.conn("help")
+                && let Ok(reply) = conn.raw(&format!("HELP {ext}"))
+            {
+                print_reply(out, &reply);
+            }
+        }
+    }
 }
 
 /// `exit`.

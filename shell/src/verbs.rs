@@ -61,6 +61,10 @@ pub struct Verb {
     pub summary: &'static str,
     /// Longer help: semantics, examples.
     pub details: &'static str,
+    /// The server extension (its `FEAT` name) the verb relies on, e.g.
+    /// `HASH`; `help` then says whether the server has it and shows the
+    /// server's own `HELP` for it.
+    pub extension: Option<&'static str>,
     /// True when the verb needs a connection (offline it gets a hint to
     /// run `connme`).
     pub online: bool,
@@ -114,6 +118,7 @@ pub static VERBS: &[Verb] = &[
                   batch script, or else starts the embedded ftpshd on 127.0.0.1 over a \
                   temporary directory. The password comes from the URL, -u, FTPSH_PASSWORD, \
                   ~/.netrc, or a prompt. While connected it only says so.",
+        extension: None,
         online: false,
         run: commands::connme,
     },
@@ -127,6 +132,7 @@ pub static VERBS: &[Verb] = &[
         summary: "end the session (QUIT); the shell keeps running",
         details: "Sends QUIT and closes the control connection. connme connects again; the \
                   embedded server keeps its files until the shell exits.",
+        extension: None,
         online: true,
         run: commands::byebye,
     },
@@ -145,6 +151,7 @@ pub static VERBS: &[Verb] = &[
         details: "One line per entry, sorted by name: type (d directory, - file, l link), size \
                   in bytes, modification time (UTC; left out in batch mode) and name. Uses \
                   MLSD when the server has it, else LIST.",
+        extension: None,
         online: true,
         run: commands::ls,
     },
@@ -158,6 +165,7 @@ pub static VERBS: &[Verb] = &[
         summary: "delete a remote file (DELE)",
         details: "Prints `removed FILE`, or the server's refusal, e.g. \
                   `rm: nope.txt: 550 ...`.",
+        extension: None,
         online: true,
         run: commands::rm,
     },
@@ -170,25 +178,55 @@ pub static VERBS: &[Verb] = &[
         usage: "size FILE",
         summary: "size of a remote file (SIZE)",
         details: "Prints `FILE: 1.23 MiB (1289748 bytes)`; 1 MiB = 2^20 bytes.",
+        extension: None,
         online: true,
         run: commands::size,
+    },
+    Verb {
+        name: "hash",
+        aliases: &[],
+        args: &[ArgKind::Remote],
+        required: 1,
+        flags: &[],
+        usage: "hash FILE",
+        summary: "SHA-256 of a remote file, computed by the server (HASH)",
+        details: "Prints `FILE: SHA-256 DIGEST`, the digest in lowercase hex as `sha256` \
+                  prints it for a local file. Needs a server with the HASH command \
+                  (draft-bryan-ftp-hash; the embedded ftpshd has it); when the server lists \
+                  SHA-256 but has another algorithm selected, OPTS HASH SHA-256 is sent \
+                  first. Without HASH it fails with `hash: server has no HASH command`.",
+        extension: Some("HASH"),
+        online: true,
+        run: commands::hash,
     },
     Verb {
         name: "upload",
         aliases: &["put"],
         args: &[ArgKind::Local, ArgKind::Remote],
         required: 1,
-        flags: &[Flag {
-            name: "-f",
-            value: None,
-            help: "overwrite an existing remote file; allow an extension change",
-        }],
-        usage: "upload [-f] FILE [DEST]",
+        flags: &[
+            Flag {
+                name: "-f",
+                value: None,
+                help: "overwrite an existing remote file; allow an extension change",
+            },
+            Flag {
+                name: "--verify",
+                value: None,
+                help: "compare the SHA-256 of the bytes sent with the server's HASH",
+            },
+        ],
+        usage: "upload [-f] [--verify] FILE [DEST]",
         summary: "send a local file (STOR)",
         details: "DEST is a new name (b.txt), a directory and a new name (dir\\b.txt or \
                   dir/b.txt; a backslash is a separator), or a directory (dir/). An existing \
                   remote file is not overwritten and a rename may not change the extension \
-                  unless -f is given.",
+                  unless -f is given. With --verify the SHA-256 of the bytes is computed as \
+                  they are sent and, after the server's 226, compared with HASH of the new \
+                  remote file; on a mismatch the command fails naming both digests (the \
+                  remote file is left in place). --verify on a server without HASH fails \
+                  before sending anything.",
+        extension: None,
         online: true,
         run: commands::upload,
     },
@@ -197,16 +235,28 @@ pub static VERBS: &[Verb] = &[
         aliases: &["get"],
         args: &[ArgKind::Remote, ArgKind::Local],
         required: 1,
-        flags: &[Flag {
-            name: "-f",
-            value: None,
-            help: "overwrite an existing local file; allow an extension change",
-        }],
-        usage: "download [-f] FILE [DEST]",
+        flags: &[
+            Flag {
+                name: "-f",
+                value: None,
+                help: "overwrite an existing local file; allow an extension change",
+            },
+            Flag {
+                name: "--verify",
+                value: None,
+                help: "compare the SHA-256 of the bytes received with the server's HASH",
+            },
+        ],
+        usage: "download [-f] [--verify] FILE [DEST]",
         summary: "fetch a remote file (RETR)",
         details: "DEST as for upload, on the local side. The file is written to a temporary \
                   file beside the target and renamed into place only when complete, so an \
-                  interrupted download leaves nothing behind.",
+                  interrupted download leaves nothing behind. With --verify the SHA-256 of \
+                  the bytes is computed as they arrive and compared with the server's HASH \
+                  of the file before the rename; on a mismatch the temporary file is removed \
+                  and the command fails naming both digests. --verify on a server without \
+                  HASH fails before downloading anything.",
+        extension: None,
         online: true,
         run: commands::download,
     },
@@ -219,6 +269,7 @@ pub static VERBS: &[Verb] = &[
         usage: "pwd",
         summary: "print the remote directory (PWD)",
         details: "",
+        extension: None,
         online: true,
         run: commands::pwd,
     },
@@ -231,6 +282,7 @@ pub static VERBS: &[Verb] = &[
         usage: "cd [DIR]",
         summary: "change the remote directory (CWD); / without DIR",
         details: "",
+        extension: None,
         online: true,
         run: commands::cd,
     },
@@ -243,6 +295,7 @@ pub static VERBS: &[Verb] = &[
         usage: "mkdir DIR",
         summary: "create a remote directory (MKD)",
         details: "",
+        extension: None,
         online: true,
         run: commands::mkdir,
     },
@@ -255,6 +308,7 @@ pub static VERBS: &[Verb] = &[
         usage: "rmdir DIR",
         summary: "remove an empty remote directory (RMD)",
         details: "",
+        extension: None,
         online: true,
         run: commands::rmdir,
     },
@@ -267,6 +321,7 @@ pub static VERBS: &[Verb] = &[
         usage: "mv FROM TO",
         summary: "rename a remote file or directory (RNFR/RNTO)",
         details: "",
+        extension: None,
         online: true,
         run: commands::mv,
     },
@@ -279,6 +334,7 @@ pub static VERBS: &[Verb] = &[
         usage: "lcd [DIR]",
         summary: "change the local directory",
         details: "Without DIR, goes back to the directory the shell started in.",
+        extension: None,
         online: false,
         run: commands::lcd,
     },
@@ -291,6 +347,7 @@ pub static VERBS: &[Verb] = &[
         usage: "lpwd",
         summary: "print the local directory",
         details: "",
+        extension: None,
         online: false,
         run: commands::lpwd,
     },
@@ -303,6 +360,7 @@ pub static VERBS: &[Verb] = &[
         usage: "lls [DIR]",
         summary: "list a local directory",
         details: "Same format as ls.",
+        extension: None,
         online: false,
         run: commands::lls,
     },
@@ -316,6 +374,7 @@ pub static VERBS: &[Verb] = &[
         summary: "check that two local files are byte-identical",
         details: "Fails, naming the first differing byte, when they are not. Handy after a \
                   round trip: upload a file, download it under a new name, lcmp the two.",
+        extension: None,
         online: false,
         run: commands::lcmp,
     },
@@ -328,6 +387,7 @@ pub static VERBS: &[Verb] = &[
         usage: "sha256 FILE",
         summary: "print the SHA-256 digest of a local file",
         details: "Prints `DIGEST  FILE`, like sha256sum.",
+        extension: None,
         online: false,
         run: commands::sha256,
     },
@@ -342,6 +402,7 @@ pub static VERBS: &[Verb] = &[
         details: "Prints the server's reply. Commands that need a data connection (LIST, \
                   RETR, STOR, ...) are refused: use ls, download and upload. Verbs the \
                   server advertises beyond these can also be run by name, e.g. `syst`.",
+        extension: None,
         online: true,
         run: commands::quote,
     },
@@ -354,6 +415,7 @@ pub static VERBS: &[Verb] = &[
         usage: "help [VERB]",
         summary: "list verbs, or explain one",
         details: "",
+        extension: None,
         online: false,
         run: commands::help,
     },
@@ -366,6 +428,7 @@ pub static VERBS: &[Verb] = &[
         usage: "exit",
         summary: "leave the shell (Ctrl-D too)",
         details: "",
+        extension: None,
         online: false,
         run: commands::exit,
     },
