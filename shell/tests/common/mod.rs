@@ -107,9 +107,75 @@ print(server.address[1], flush=True)
 server.serve_forever()
 "#;
 
+/// A pyftpdlib handler with a `HASH` command (draft-bryan-ftp-hash) that
+/// starts with SHA-1 selected (`FEAT` shows `HASH SHA-1*;SHA-256`), so a
+/// client must send `OPTS HASH SHA-256` to get SHA-256; digests come in
+/// upper case and the path is echoed from the root, spaces included. It
+/// lies on purpose about files whose name starts with `tampered`, so
+/// `--verify` can be seen to catch a mismatch.
+const PYFTPDLIB_HASH: &str = r#"
+import sys, os, hashlib, logging
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+logging.basicConfig(level=logging.ERROR)
+
+class HashHandler(FTPHandler):
+    proto_cmds = dict(FTPHandler.proto_cmds)
+    proto_cmds["HASH"] = dict(perm="r", auth=True, arg=True,
+                              help="Syntax: HASH <SP> pathname (digest of a file).")
+    algo = "SHA-1"
+
+    def ftp_FEAT(self, line):
+        marks = {"SHA-1": "", "SHA-256": ""}
+        marks[self.algo] = "*"
+        self._extra_feats = ["HASH SHA-1%s;SHA-256%s" % (marks["SHA-1"], marks["SHA-256"])]
+        return FTPHandler.ftp_FEAT(self, line)
+
+    def ftp_OPTS(self, line):
+        cmd, _, arg = line.partition(" ")
+        if cmd.upper() != "HASH":
+            return FTPHandler.ftp_OPTS(self, line)
+        if arg.upper() not in ("SHA-1", "SHA-256"):
+            self.respond("501 unknown algorithm")
+            return
+        self.algo = arg.upper()
+        self.respond("200 " + self.algo)
+
+    def ftp_HASH(self, path):
+        if not os.path.isfile(path):
+            self.respond("550 %s: no such file" % self.fs.fs2ftp(path))
+            return
+        h = hashlib.new(self.algo.replace("-", "").lower())
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(65536), b""):
+                h.update(chunk)
+        if os.path.basename(path).startswith("tampered"):
+            h.update(b"!")
+        size = os.path.getsize(path)
+        self.respond("213 %s 0-%d %s %s" % (self.algo, size, h.hexdigest().upper(), self.fs.fs2ftp(path)))
+
+auth = DummyAuthorizer()
+auth.add_user("user", "12345", sys.argv[1], perm="elradfmw")
+HashHandler.authorizer = auth
+server = FTPServer(("127.0.0.1", 0), HashHandler)
+print(server.address[1], flush=True)
+server.serve_forever()
+"#;
+
 /// pyftpdlib (seed 004's server) with user `user`/`12345`, or `None` when
 /// Python or the module is missing.
 pub fn pyftpdlib() -> Option<Server> {
+    python_server("pyftpdlib", PYFTPDLIB)
+}
+
+/// pyftpdlib with the test `HASH` command of [`PYFTPDLIB_HASH`]: SHA-1
+/// selected at first, SHA-256 on `OPTS`, wrong digests for `tampered*`.
+pub fn pyftpdlib_with_hash() -> Option<Server> {
+    python_server("pyftpdlib with a test HASH", PYFTPDLIB_HASH)
+}
+
+fn python_server(name: &'static str, script: &str) -> Option<Server> {
     let have = Command::new("python3")
         .args(["-c", "import pyftpdlib"])
         .stderr(Stdio::null())
@@ -123,7 +189,7 @@ pub fn pyftpdlib() -> Option<Server> {
     let root = temp.path().to_path_buf();
     fixture(&root);
     let mut child = Command::new("python3")
-        .args(["-c", PYFTPDLIB])
+        .args(["-c", script])
         .arg(&root)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -136,7 +202,7 @@ pub fn pyftpdlib() -> Option<Server> {
     let port = line.trim().parse().expect("pyftpdlib printed its port");
     wait_for_greeting(port);
     Some(Server {
-        name: "pyftpdlib",
+        name,
         port,
         user: "user".into(),
         password: "12345".into(),
