@@ -25,8 +25,6 @@ use std::time::{Duration, Instant};
 
 use ftpsh_core::{ServerConfig, User, Users};
 use ftpsh_daemon::{DaemonConfig, Server, ServerHandle};
-use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpResult, FtpStream};
 
@@ -244,36 +242,76 @@ pub fn reply_code(err: &FtpError) -> Option<u32> {
 /// A reader of `len` pseudo-random bytes from `seed`: the same seed always
 /// gives the same bytes, and a file of any size is generated and checked
 /// without holding it in memory.
+///
+/// The generator is counter-based (SplitMix64 of the seed and the 8-byte
+/// word index), so any range of the stream can be produced directly, and it
+/// is fast even in an unoptimised test build, where a cryptographic RNG
+/// would dominate the run time of the multi-hundred-MiB tests.
 pub struct SeededReader {
-    rng: StdRng,
-    remaining: u64,
+    seed: u64,
+    pos: u64,
+    end: u64,
 }
 
 impl SeededReader {
     /// `len` bytes from `seed`.
     pub fn new(seed: u64, len: u64) -> Self {
         Self {
-            rng: StdRng::seed_from_u64(seed),
-            remaining: len,
+            seed,
+            pos: 0,
+            end: len,
         }
     }
 }
 
 impl Read for SeededReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = usize::try_from(self.remaining)
+        let n = usize::try_from(self.end - self.pos)
             .unwrap_or(usize::MAX)
             .min(buf.len());
-        self.rng.fill_bytes(&mut buf[..n]);
-        self.remaining -= n as u64;
+        fill_seeded(self.seed, self.pos, &mut buf[..n]);
+        self.pos += n as u64;
         Ok(n)
     }
 }
 
-/// `len` seeded bytes in memory (for small files).
+/// SplitMix64 of word `index` of stream `seed`.
+fn seeded_word(seed: u64, index: u64) -> [u8; 8] {
+    let mut z = seed
+        .wrapping_mul(0xD1B5_4A32_D192_ED03)
+        .wrapping_add(index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)).to_le_bytes()
+}
+
+/// Fills `buf` with bytes `pos..pos + buf.len()` of stream `seed`.
+fn fill_seeded(seed: u64, pos: u64, buf: &mut [u8]) {
+    let mut pos = pos;
+    let mut rest = buf;
+    // Unaligned head, byte by byte (at most 7).
+    while !pos.is_multiple_of(8) && !rest.is_empty() {
+        rest[0] = seeded_word(seed, pos / 8)[(pos % 8) as usize];
+        rest = &mut rest[1..];
+        pos += 1;
+    }
+    let mut chunks = rest.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        chunk.copy_from_slice(&seeded_word(seed, pos / 8));
+        pos += 8;
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        let w = seeded_word(seed, pos / 8);
+        tail.copy_from_slice(&w[..tail.len()]);
+    }
+}
+
+/// `len` seeded bytes in memory (for small files); the same bytes as
+/// [`SeededReader::new`]`(seed, len)` yields.
 pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut v = vec![0; len];
-    StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    fill_seeded(seed, 0, &mut v);
     v
 }
 
@@ -300,7 +338,14 @@ pub fn compare_streams(mut a: impl Read, mut b: impl Read) -> Result<u64, String
         let na = read_full(&mut a, &mut ba).map_err(|e| format!("read a: {e}"))?;
         let nb = read_full(&mut b, &mut bb).map_err(|e| format!("read b: {e}"))?;
         let n = na.min(nb);
-        if let Some(i) = ba[..n].iter().zip(&bb[..n]).position(|(x, y)| x != y) {
+        // Slice equality is one memcmp; the byte search only runs on a
+        // mismatch (it is slow in an unoptimised build).
+        if ba[..n] != bb[..n] {
+            let i = ba[..n]
+                .iter()
+                .zip(&bb[..n])
+                .position(|(x, y)| x != y)
+                .unwrap_or(0);
             return Err(format!("first difference at byte {}", offset + i as u64));
         }
         offset += n as u64;
@@ -716,4 +761,45 @@ pub fn ftpshd_binary() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_stream_is_the_same_however_it_is_read() {
+        let whole = seeded_bytes(9, 1000);
+        for chunk in [1usize, 3, 7, 8, 13, 1000] {
+            let mut r = SeededReader::new(9, 1000);
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; chunk];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, whole, "chunk size {chunk}");
+        }
+        assert_ne!(seeded_bytes(9, 64), seeded_bytes(10, 64));
+        // Not trivially repetitive: 1000 bytes use most byte values.
+        let mut seen = [false; 256];
+        whole.iter().for_each(|&b| seen[b as usize] = true);
+        assert!(seen.iter().filter(|&&s| s).count() > 200);
+    }
+
+    #[test]
+    fn compare_streams_finds_the_first_difference() {
+        let a = seeded_bytes(1, 200_000);
+        let mut b = a.clone();
+        assert_eq!(compare_streams(&a[..], &b[..]), Ok(200_000));
+        b[123_457] ^= 1;
+        assert_eq!(
+            compare_streams(&a[..], &b[..]),
+            Err("first difference at byte 123457".to_owned())
+        );
+        assert!(compare_streams(&a[..], &a[..199_999]).is_err());
+    }
 }
