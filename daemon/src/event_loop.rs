@@ -495,8 +495,17 @@ impl EventLoop {
     fn drive_control(&mut self, key: usize) {
         let mut budget = CONTROL_BUDGET;
         // Each round either makes progress or ends the loop; the budget
-        // bounds the rounds that read.
-        for _ in 0..64 {
+        // bounds the rounds that read, the round count the ones that only
+        // answer (a client pipelining many rejected lines and reading the
+        // replies as fast as they come).
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            if rounds > 64 {
+                // Come back after the others had their turn.
+                self.enqueue(key, Part::Control);
+                break;
+            }
             let capped = self.dispatch(key);
             if !self.flush(key) {
                 return;

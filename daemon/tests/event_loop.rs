@@ -24,6 +24,27 @@ fn banner_then_pipelined_replies_in_order() {
 }
 
 #[test]
+fn flood_of_pipelined_lines_is_answered_in_full_and_in_order() {
+    // Far more replies than the output cap: the daemon stops reading while
+    // the client has not read its replies, and resumes when it has.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {});
+    let mut c = Client::open(server.local_addr());
+    const LINES: usize = 100_000;
+    let mut writer = c.writer.try_clone().unwrap();
+    let flood = std::thread::spawn(move || {
+        let mut bytes = b"BOGUS\r\n".repeat(LINES);
+        bytes.extend_from_slice(b"NOOP\r\n");
+        writer.write_all(&bytes).unwrap();
+    });
+    for i in 0..LINES {
+        assert_eq!(c.reply().0, 500, "reply {i}");
+    }
+    assert_eq!(c.reply().0, 200);
+    flood.join().unwrap();
+}
+
+#[test]
 fn overlong_line_gets_500_and_the_session_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {});
