@@ -4,7 +4,7 @@
 //! bars), as a Unix filter (`-c 'ls; size a.txt'` or commands on stdin),
 //! and as a YAML batch runner whose transcript is snapshot-tested.
 //!
-//! The behaviour lives here, the binary only wires it: [`line`] splits
+//! The behaviour lives here, the binary only wires it: [`line`](mod@line) splits
 //! shell lines, [`verbs`] is the one table of verbs that dispatch, help
 //! and [`complete`] derive from, [`shell::Shell`] executes a command and
 //! writes to any `Write`, [`client`] wraps `suppaftp` for the protocol,

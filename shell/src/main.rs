@@ -25,7 +25,9 @@ Exit codes: 0 everything as expected, 1 a command or step failed,
 2 invalid batch script, 3 cannot connect or log in."
 )]
 struct Cli {
-    /// Server to connect to at start: ftp://USER[:PASSWORD]@HOST[:PORT]/[PATH]
+    // `help` rather than a doc comment: rustdoc would read the brackets
+    // as links.
+    #[arg(help = "Server to connect to at start: ftp://USER[:PASSWORD]@HOST[:PORT]/[PATH]")]
     url: Option<String>,
     /// Run these commands (separated by `;`) and exit.
     #[arg(
