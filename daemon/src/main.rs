@@ -58,6 +58,12 @@ struct Args {
     /// Worker threads that run commands.
     #[arg(long, value_name = "N", default_value_t = 4)]
     workers: usize,
+
+    /// Directory of command plugins (shared libraries, `*.so`) to load at
+    /// start; their verbs join the built-ins. A plugin that cannot be loaded
+    /// stops the daemon with a message naming the file.
+    #[arg(long, value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
 }
 
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -135,7 +141,18 @@ fn run() -> anyhow::Result<ExitCode> {
         max_sessions: args.max_sessions,
         workers: args.workers,
     };
-    let server = Server::bind(config, builtin_registry())
+    let mut registry = builtin_registry();
+    if let Some(dir) = &args.plugin_dir {
+        let loaded = ftpsh_plugin_host::register_all(&mut registry, dir)
+            .with_context(|| format!("--plugin-dir {}", dir.display()))?;
+        if loaded.is_empty() {
+            tracing::warn!(dir = %dir.display(), "no plugins found");
+        }
+        for line in loaded {
+            tracing::info!("{line}");
+        }
+    }
+    let server = Server::bind(config, registry)
         .with_context(|| format!("listening on {}", args.listen))?;
     let mut out = std::io::stdout().lock();
     if let Some(password) = generated {

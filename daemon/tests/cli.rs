@@ -217,3 +217,53 @@ fn garbage_then_a_normal_session() {
     assert_eq!(c.cmd("SYST").0, 215);
     assert!(d.terminate().success());
 }
+
+#[test]
+fn plugin_dir_adds_the_hash_verb() {
+    let plugins = ftpsh_plugin_tests::plugin_dir(&["ftpsh-plugin-hash"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"abc").unwrap();
+    let d = Daemon::start(
+        dir.path(),
+        &[
+            "--user",
+            "alice:secret",
+            "--plugin-dir",
+            plugins.path().to_str().unwrap(),
+        ],
+    );
+    let mut c = login(d.addr, "alice", "secret");
+    // SHA-256("abc"), FIPS 180-2 appendix B.1.
+    let (code, text) = c.cmd("HASH a.txt");
+    assert_eq!(code, 213, "{text}");
+    assert!(
+        text.contains("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        "{text}"
+    );
+    assert_eq!(c.cmd("HASH missing.txt").0, 550);
+    let (code, text) = c.cmd("FEAT");
+    assert_eq!(code, 211);
+    assert!(text.contains("HASH SHA-256*"), "{text}");
+    assert!(d.terminate().success());
+}
+
+#[test]
+fn plugin_dir_with_a_bad_plugin_stops_the_daemon_naming_it() {
+    let plugins = ftpsh_plugin_tests::plugin_dir(&["ftpsh-plugin-test-wrong-abi"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ftpshd"))
+        .args(["--listen", "127.0.0.1:0", "--user", "alice:secret", "--root"])
+        .arg(dir.path())
+        .arg("--plugin-dir")
+        .arg(plugins.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("libftpsh_plugin_test_wrong_abi.so"), "{err}");
+    assert!(err.contains("ABI version"), "{err}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("listening"),
+        "it must not start serving"
+    );
+}
