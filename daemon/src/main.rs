@@ -152,8 +152,8 @@ fn run() -> anyhow::Result<ExitCode> {
             tracing::info!("{line}");
         }
     }
-    let server = Server::bind(config, registry)
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let server =
+        Server::bind(config, registry).with_context(|| format!("listening on {}", args.listen))?;
     let mut out = std::io::stdout().lock();
     if let Some(password) = generated {
         writeln!(out, "user ftpsh, password {password}")?;

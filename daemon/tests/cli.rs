@@ -252,7 +252,13 @@ fn plugin_dir_with_a_bad_plugin_stops_the_daemon_naming_it() {
     let plugins = ftpsh_plugin_tests::plugin_dir(&["ftpsh-plugin-test-wrong-abi"]);
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ftpshd"))
-        .args(["--listen", "127.0.0.1:0", "--user", "alice:secret", "--root"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "alice:secret",
+            "--root",
+        ])
         .arg(dir.path())
         .arg("--plugin-dir")
         .arg(plugins.path())
