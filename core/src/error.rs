@@ -63,6 +63,15 @@ fn strip_os_suffix(err: &io::Error) -> String {
     }
 }
 
+/// The reply for a path that exists but is not a regular file (a
+/// directory, FIFO or device) where a command needs one: `550`.
+pub fn not_regular_file(path: &VirtualPath) -> Reply {
+    Reply::new(
+        ReplyCode::FILE_UNAVAILABLE,
+        format!("{path}: not a regular file"),
+    )
+}
+
 /// The reply for a path the client typed that cannot be used: `501`.
 pub fn path_reply(err: &PathError) -> Reply {
     Reply::new(

@@ -161,6 +161,30 @@ impl Jail {
         &self.path
     }
 
+    /// The metadata of the regular file at `path` (symlinks inside the jail
+    /// followed), checked without opening it: `open(2)` on a FIFO would
+    /// block until a writer appears.
+    ///
+    /// # Errors
+    /// The reply to send: `550` when the path is missing, leaves the jail,
+    /// or is not a regular file ([`not_regular_file`]).
+    ///
+    /// [`not_regular_file`]: crate::error::not_regular_file
+    pub fn regular_file_metadata(
+        &self,
+        path: &VirtualPath,
+    ) -> Result<cap_std::fs::Metadata, crate::reply::Reply> {
+        let meta = self
+            .root
+            .metadata(path.relative())
+            .map_err(|e| crate::error::io_reply(&e, path))?;
+        if meta.is_file() {
+            Ok(meta)
+        } else {
+            Err(crate::error::not_regular_file(path))
+        }
+    }
+
     /// Opens the directory at `path` as a capability of its own.
     ///
     /// # Errors

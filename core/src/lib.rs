@@ -25,7 +25,7 @@ pub mod upload;
 
 pub use auth::{Permission, Permissions, User, Users};
 pub use command::{Command, DataSource, Example, Outcome, Transfer, UploadSink, VerbSpec};
-pub use error::{io_reply, path_reply};
+pub use error::{io_reply, not_regular_file, path_reply};
 pub use jail::{Jail, PathError, VirtualPath};
 pub use registry::{Entry, Registry, RegistryError};
 pub use reply::{Reply, ReplyCode};

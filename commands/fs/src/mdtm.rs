@@ -49,16 +49,7 @@ impl Command for ModTime {
 fn mdtm(request: &Request, session: &Session) -> Result<Reply, Reply> {
     let jail = session.require_jail()?;
     let path = session.path_arg(request, "a file name")?;
-    let meta = jail
-        .dir()
-        .metadata(path.relative())
-        .map_err(|e| io_reply(&e, &path))?;
-    if !meta.is_file() {
-        return Err(Reply::new(
-            ReplyCode::FILE_UNAVAILABLE,
-            format!("{path}: not a regular file"),
-        ));
-    }
+    let meta = jail.regular_file_metadata(&path)?;
     let modified = meta.modified().map_err(|e| io_reply(&e, &path))?;
     let time = UtcTime::from_system_time(modified.into_std());
     Ok(Reply::new(ReplyCode::FILE_STATUS, time.time_val()))

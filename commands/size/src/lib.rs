@@ -13,9 +13,7 @@
 
 use std::sync::Arc;
 
-use ftpsh_core::{
-    Command, Outcome, Permission, Reply, ReplyCode, Request, Session, VerbSpec, io_reply,
-};
+use ftpsh_core::{Command, Outcome, Permission, Reply, ReplyCode, Request, Session, VerbSpec};
 
 /// SIZE: the transfer size of one regular file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,16 +57,7 @@ impl Command for Size {
 fn size(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     let jail = session.require_jail()?;
     let path = session.path_arg(request, "a file name")?;
-    let meta = jail
-        .dir()
-        .metadata(path.relative())
-        .map_err(|e| io_reply(&e, &path))?;
-    if !meta.is_file() {
-        return Err(Reply::new(
-            ReplyCode::FILE_UNAVAILABLE,
-            format!("{path}: not a regular file"),
-        ));
-    }
+    let meta = jail.regular_file_metadata(&path)?;
     Ok(Reply::new(ReplyCode::FILE_STATUS, meta.len().to_string()).into())
 }
 

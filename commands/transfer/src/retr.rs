@@ -2,7 +2,7 @@
 
 use ftpsh_core::{
     Command, DataSource, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer,
-    TransferType, VerbSpec, io_reply,
+    TransferType, VerbSpec, io_reply, not_regular_file,
 };
 
 use crate::{outcome, unknown};
@@ -55,13 +55,7 @@ fn retr(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Re
     let jail = session.require_jail()?;
     let path = session.path_arg(request, "a file name")?;
     // Check before opening: open(2) on a FIFO waits for a writer.
-    let meta = jail
-        .dir()
-        .metadata(path.relative())
-        .map_err(|e| io_reply(&e, &path))?;
-    if !meta.is_file() {
-        return Err(not_regular(&path));
-    }
+    jail.regular_file_metadata(&path)?;
     let file = jail
         .dir()
         .open(path.relative())
@@ -69,7 +63,7 @@ fn retr(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Re
     // Stat the opened file too: the name may have been replaced meanwhile.
     let meta = file.metadata().map_err(|e| io_reply(&e, &path))?;
     if !meta.is_file() {
-        return Err(not_regular(&path));
+        return Err(not_regular_file(&path));
     }
     let len = meta.len();
     if offset > len {
@@ -101,13 +95,6 @@ fn retr(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Re
             offset,
         }),
     })
-}
-
-fn not_regular(path: &ftpsh_core::VirtualPath) -> Reply {
-    Reply::new(
-        ReplyCode::FILE_UNAVAILABLE,
-        format!("{path}: not a regular file"),
-    )
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use ftpsh_core::upload::{AtomicUpload, InPlaceUpload};
 use ftpsh_core::{
     Command, Jail, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer, UploadSink,
-    VerbSpec, VirtualPath,
+    VerbSpec, VirtualPath, not_regular_file,
 };
 
 use crate::{outcome, unknown};
@@ -124,10 +124,7 @@ fn receive(text: String, sink: Box<dyn UploadSink>) -> Outcome {
 /// FIFO for writing would block a worker until a reader appears.
 fn refuse_special(jail: &Jail, path: &VirtualPath) -> Result<(), Reply> {
     match jail.dir().metadata(path.relative()) {
-        Ok(m) if !m.is_file() && !m.is_dir() => Err(Reply::new(
-            ReplyCode::FILE_UNAVAILABLE,
-            format!("{path}: not a regular file"),
-        )),
+        Ok(m) if !m.is_file() && !m.is_dir() => Err(not_regular_file(path)),
         // Missing targets are created; other errors are reported by the
         // sink, which knows whether it follows the name.
         _ => Ok(()),
