@@ -213,6 +213,17 @@ impl std::fmt::Debug for Outcome {
 }
 
 impl Outcome {
+    /// `502` for a verb the registry routed to a command that does not
+    /// handle it. The registry only routes a command's declared verbs, so
+    /// this answers a mismatch between `verbs()` and `run()` instead of
+    /// panicking.
+    pub fn unhandled(verb: &str) -> Self {
+        Self::Reply(Reply::new(
+            crate::reply::ReplyCode::NOT_IMPLEMENTED,
+            format!("{verb}: not implemented by this command"),
+        ))
+    }
+
     /// The reply code the client sees first.
     pub fn code(&self) -> Option<u16> {
         match self {

@@ -126,6 +126,22 @@ impl TestSession {
         }
     }
 
+    /// Creates a FIFO named `name` in the jail root (with mkfifo(1), so the
+    /// crate needs no libc binding): the special file that would block a
+    /// worker if a command opened it.
+    ///
+    /// # Panics
+    /// If mkfifo cannot be run or fails (tests only).
+    pub fn mkfifo(&self, name: &str) -> PathBuf {
+        let path = self.path(name);
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success(), "mkfifo {}: {status}", path.display());
+        path
+    }
+
     /// A host path inside the jail root.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)

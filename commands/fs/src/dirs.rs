@@ -7,8 +7,6 @@ use ftpsh_core::{
     Command, Outcome, Permission, Reply, ReplyCode, Request, Session, VerbSpec, io_reply,
 };
 
-use crate::unknown;
-
 /// MKD and RMD: make and remove directories.
 ///
 /// RFC 959 §4.1.3: MKD creates the directory and answers 257 with its
@@ -50,7 +48,7 @@ impl Command for Directories {
         let result = match request.verb.as_str() {
             "MKD" => mkd(request, session),
             "RMD" => rmd(request, session),
-            other => return unknown(other),
+            other => return Outcome::unhandled(other),
         };
         result.unwrap_or_else(|r| r).into()
     }

@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use ftpsh_core::{Command, Outcome, Reply, ReplyCode};
+use ftpsh_core::Command;
 
 mod dirs;
 mod mdtm;
@@ -39,15 +39,6 @@ pub fn commands() -> Vec<Arc<dyn Command>> {
         Arc::new(Rename),
         Arc::new(ModTime),
     ]
-}
-
-/// The reply for a verb dispatched to the wrong command (a registry bug).
-fn unknown(verb: &str) -> Outcome {
-    Reply::new(
-        ReplyCode::NOT_IMPLEMENTED,
-        format!("{verb}: not implemented by this command"),
-    )
-    .into()
 }
 
 #[cfg(test)]

@@ -4,8 +4,6 @@ use ftpsh_core::{
     Command, Outcome, Permission, Reply, ReplyCode, Request, Session, UtcTime, VerbSpec, io_reply,
 };
 
-use crate::unknown;
-
 /// MDTM: when a file was last modified.
 ///
 /// RFC 3659 §3: the reply is `213 YYYYMMDDHHMMSS` (§2.3 `time-val`), always
@@ -40,7 +38,7 @@ impl Command for ModTime {
 
     fn run(&self, request: &Request, session: &mut Session) -> Outcome {
         if request.verb != "MDTM" {
-            return unknown(&request.verb);
+            return Outcome::unhandled(&request.verb);
         }
         mdtm(request, session).unwrap_or_else(|r| r).into()
     }

@@ -8,8 +8,6 @@ use ftpsh_core::{
     io_reply,
 };
 
-use crate::unknown;
-
 /// PWD, CWD and CDUP: the session's working directory.
 ///
 /// RFC 959 §4.1.1: CWD makes another directory the one relative pathnames
@@ -65,7 +63,7 @@ impl Command for Navigate {
                 Err(reply) => reply.into(),
             },
             "CDUP" => change_to(session.cwd.parent(), session),
-            other => unknown(other),
+            other => Outcome::unhandled(other),
         }
     }
 }

@@ -6,8 +6,6 @@ use ftpsh_core::{
     Command, Outcome, Permission, Reply, ReplyCode, Request, Session, VerbSpec, io_reply,
 };
 
-use crate::unknown;
-
 /// RNFR and RNTO: rename (or move) a file or directory.
 ///
 /// RFC 959 §4.1.3: RNFR names the old pathname and is answered 350, and
@@ -60,7 +58,7 @@ impl Command for Rename {
         let result = match request.verb.as_str() {
             "RNFR" => rnfr(request, session),
             "RNTO" => rnto(request, session),
-            other => return unknown(other),
+            other => return Outcome::unhandled(other),
         };
         result.unwrap_or_else(|r| r).into()
     }

@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 
-use ftpsh_core::{Command, Outcome, Reply, ReplyCode};
+use ftpsh_core::Command;
 
 pub mod format;
 mod list;
@@ -39,15 +39,6 @@ pub use stat::Status;
 /// The commands of this crate, for the built-in list.
 pub fn commands() -> Vec<Arc<dyn Command>> {
     vec![Arc::new(List), Arc::new(MachineList), Arc::new(Status)]
-}
-
-/// The reply for a verb dispatched to the wrong command (a registry bug).
-fn unknown(verb: &str) -> Outcome {
-    Reply::new(
-        ReplyCode::NOT_IMPLEMENTED,
-        format!("{verb}: not implemented by this command"),
-    )
-    .into()
 }
 
 /// Drops the option words clients put before the path (`LIST -la docs`,

@@ -8,7 +8,7 @@ use ftpsh_core::{
 
 use crate::format::{EntryInfo, display_name, list_line};
 use crate::read::{entry_info, list_dir, stat};
-use crate::{strip_options, unknown};
+use crate::strip_options;
 
 /// LIST and NLST: a directory listing over the data connection.
 ///
@@ -58,7 +58,7 @@ impl Command for List {
         let names_only = match request.verb.as_str() {
             "LIST" => false,
             "NLST" => true,
-            other => return unknown(other),
+            other => return Outcome::unhandled(other),
         };
         match listing(request, session) {
             Ok(entries) => {

@@ -7,7 +7,6 @@ use ftpsh_core::{
 
 use crate::format::{display_name, mlsx_facts};
 use crate::read::{entry_info, list_dir, stat};
-use crate::unknown;
 
 /// MLSD and MLST: machine-readable listings.
 ///
@@ -58,7 +57,7 @@ impl Command for MachineList {
         let result = match request.verb.as_str() {
             "MLSD" => mlsd(request, session),
             "MLST" => mlst(request, session),
-            other => return unknown(other),
+            other => return Outcome::unhandled(other),
         };
         result.unwrap_or_else(Outcome::Reply)
     }

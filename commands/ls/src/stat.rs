@@ -7,7 +7,6 @@ use ftpsh_core::{
 
 use crate::format::list_line;
 use crate::list::listing;
-use crate::unknown;
 
 /// STAT: status over the control connection.
 ///
@@ -43,7 +42,7 @@ impl Command for Status {
 
     fn run(&self, request: &Request, session: &mut Session) -> Outcome {
         if request.verb != "STAT" {
-            return unknown(&request.verb);
+            return Outcome::unhandled(&request.verb);
         }
         if request.arg_or_empty().trim().is_empty() {
             return status(session).into();

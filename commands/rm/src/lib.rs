@@ -47,11 +47,7 @@ impl Command for Delete {
 
     fn run(&self, request: &Request, session: &mut Session) -> Outcome {
         if request.verb != "DELE" {
-            return Reply::new(
-                ReplyCode::NOT_IMPLEMENTED,
-                format!("{}: not implemented by this command", request.verb),
-            )
-            .into();
+            return Outcome::unhandled(&request.verb);
         }
         dele(request, session).unwrap_or_else(Outcome::Reply)
     }

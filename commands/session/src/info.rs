@@ -2,8 +2,6 @@
 
 use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
 
-use crate::login::unknown;
-
 /// The MLSx facts this server always returns (see the `ls` crate).
 const MLST_FACTS: &str = "type;size;modify;perm;";
 
@@ -59,7 +57,7 @@ impl Command for Features {
                 .registry
                 .help_reply(request.arg.as_deref().filter(|a| !a.trim().is_empty()))
                 .into(),
-            other => unknown(other),
+            other => Outcome::unhandled(other),
         }
     }
 }

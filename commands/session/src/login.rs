@@ -74,7 +74,7 @@ impl Command for Auth {
                 session.epsv_all = false;
                 Reply::new(ReplyCode::SERVICE_READY, "logged out, ready for a new user").into()
             }
-            other => unknown(other),
+            other => Outcome::unhandled(other),
         }
     }
 }
@@ -178,7 +178,7 @@ impl Command for Connme {
 
     fn run(&self, request: &Request, session: &mut Session) -> Outcome {
         if request.verb != "CONNME" {
-            return unknown(&request.verb);
+            return Outcome::unhandled(&request.verb);
         }
         match session.user() {
             Some(user) => {
@@ -216,19 +216,10 @@ impl Command for Byebye {
 
     fn run(&self, request: &Request, _session: &mut Session) -> Outcome {
         if request.verb != "QUIT" {
-            return unknown(&request.verb);
+            return Outcome::unhandled(&request.verb);
         }
         Outcome::Close(Reply::new(ReplyCode::CLOSING, "goodbye"))
     }
-}
-
-/// The reply for a verb dispatched to the wrong command (a registry bug).
-pub(crate) fn unknown(verb: &str) -> Outcome {
-    Reply::new(
-        ReplyCode::NOT_IMPLEMENTED,
-        format!("{verb}: not implemented by this command"),
-    )
-    .into()
 }
 
 #[cfg(test)]

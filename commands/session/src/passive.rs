@@ -8,8 +8,6 @@ use std::ops::RangeInclusive;
 
 use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
 
-use crate::login::unknown;
-
 /// PASV and EPSV: open a passive listener for the next data connection.
 ///
 /// RFC 959 §4.1.1: PASV asks the server to listen on a data port and wait
@@ -68,7 +66,7 @@ impl Command for Passive {
         match request.verb.as_str() {
             "PASV" => pasv(session),
             "EPSV" => epsv(request.arg_or_empty().trim(), session),
-            other => unknown(other),
+            other => Outcome::unhandled(other),
         }
     }
 }
@@ -227,7 +225,7 @@ impl Command for Abort {
 
     fn run(&self, request: &Request, _session: &mut Session) -> Outcome {
         if request.verb != "ABOR" {
-            return unknown(&request.verb);
+            return Outcome::unhandled(&request.verb);
         }
         if request.arg.as_deref().is_some_and(|a| !a.trim().is_empty()) {
             return Reply::new(ReplyCode::PARAMETER_SYNTAX_ERROR, "ABOR takes no argument").into();

@@ -2,8 +2,6 @@
 
 use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, TransferType, VerbSpec};
 
-use crate::login::unknown;
-
 /// The transfer parameters and the do-nothing service commands.
 ///
 /// RFC 959 §4.1.2: TYPE sets the representation type — `A` (ASCII, with
@@ -84,7 +82,7 @@ impl Command for Settings {
                 ReplyCode::SUPERFLUOUS,
                 "ALLO is superfluous here: no storage needs reserving",
             ),
-            other => return unknown(other),
+            other => return Outcome::unhandled(other),
         };
         reply.into()
     }

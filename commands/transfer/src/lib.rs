@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 
-use ftpsh_core::{Command, Outcome, Reply, ReplyCode};
+use ftpsh_core::{Command, Outcome, Reply};
 
 mod rest;
 mod retr;
@@ -37,15 +37,6 @@ pub use stor::Upload;
 /// The commands of this crate, for the built-in list.
 pub fn commands() -> Vec<Arc<dyn Command>> {
     vec![Arc::new(Download), Arc::new(Upload), Arc::new(Restart)]
-}
-
-/// The reply for a verb dispatched to the wrong command (a registry bug).
-fn unknown(verb: &str) -> Outcome {
-    Reply::new(
-        ReplyCode::NOT_IMPLEMENTED,
-        format!("{verb}: not implemented by this command"),
-    )
-    .into()
 }
 
 /// Runs a command body written with `?` on replies.

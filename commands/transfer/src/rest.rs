@@ -2,8 +2,6 @@
 
 use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
 
-use crate::unknown;
-
 /// REST: set the restart marker for the next RETR or STOR.
 ///
 /// RFC 3659 §5.3: in stream mode the marker is a decimal byte count — the
@@ -38,7 +36,7 @@ impl Command for Restart {
 
     fn run(&self, request: &Request, session: &mut Session) -> Outcome {
         if request.verb != "REST" {
-            return unknown(&request.verb);
+            return Outcome::unhandled(&request.verb);
         }
         let arg = request.arg_or_empty().trim();
         if arg.is_empty() {

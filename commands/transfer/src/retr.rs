@@ -5,7 +5,7 @@ use ftpsh_core::{
     TransferType, VerbSpec, io_reply, not_regular_file,
 };
 
-use crate::{outcome, unknown};
+use crate::outcome;
 
 /// RETR: send a copy of a regular file over the data connection, from the
 /// restart marker (REST) to its end.
@@ -43,7 +43,7 @@ impl Command for Download {
 
     fn run(&self, request: &Request, session: &mut Session) -> Outcome {
         if request.verb != "RETR" {
-            return unknown(&request.verb);
+            return Outcome::unhandled(&request.verb);
         }
         // The marker belongs to this command whatever happens to it.
         let offset = session.take_restart_offset();
@@ -213,11 +213,7 @@ mod tests {
     #[test]
     fn fifo_is_refused_without_blocking() {
         let mut t = session();
-        let status = std::process::Command::new("mkfifo")
-            .arg(t.path("pipe"))
-            .status()
-            .unwrap();
-        assert!(status.success());
+        t.mkfifo("pipe");
         assert_eq!(text(&t.run("RETR pipe")), "/pipe: not a regular file");
     }
 

@@ -7,7 +7,7 @@ use ftpsh_core::{
     VerbSpec, VirtualPath, not_regular_file,
 };
 
-use crate::{outcome, unknown};
+use crate::outcome;
 
 /// STOR and APPE: receive a file over the data connection.
 ///
@@ -70,7 +70,7 @@ impl Command for Upload {
         match request.verb.as_str() {
             "STOR" => outcome(stor(request, session, offset)),
             "APPE" => outcome(appe(request, session)),
-            other => unknown(other),
+            other => Outcome::unhandled(other),
         }
     }
 }
@@ -304,11 +304,7 @@ mod tests {
     #[test]
     fn fifo_targets_are_refused_without_blocking() {
         let mut t = session();
-        let status = std::process::Command::new("mkfifo")
-            .arg(t.path("pipe"))
-            .status()
-            .unwrap();
-        assert!(status.success());
+        t.mkfifo("pipe");
         for line in ["STOR pipe", "APPE pipe"] {
             assert_eq!(text(&t.run(line)), "/pipe: not a regular file", "{line}");
         }
