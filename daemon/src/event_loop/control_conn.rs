@@ -1,0 +1,322 @@
+//! The control connection: reading and dispatching requests, writing replies, closing; and the results workers send back.
+
+use super::*;
+
+impl EventLoop {
+    // ---- the control connection ----
+
+    /// Everything a control connection can do now: dispatch requests, read
+    /// more, write replies, close when finished. Bounded per call.
+    pub(super) fn drive_control(&mut self, key: usize) {
+        let mut budget = CONTROL_BUDGET;
+        // Each round either makes progress or ends the loop; the budget
+        // bounds the rounds that read, the round count the ones that only
+        // answer (a client pipelining many rejected lines and reading the
+        // replies as fast as they come).
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            if rounds > 64 {
+                // Come back after the others had their turn.
+                self.enqueue(key, Part::Control);
+                break;
+            }
+            let capped = self.dispatch(key);
+            if !self.flush(key) {
+                return;
+            }
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
+            if capped && conn.control.queued() < OUTPUT_CAP {
+                // The replies went out: dispatch what waited for room.
+                continue;
+            }
+            let may_read = conn.readable
+                && !conn.eof
+                && !conn.closing
+                && conn.control.wants_input()
+                && budget > 0;
+            if !may_read {
+                break;
+            }
+            let buf = &mut self.recv_buf[..budget.min(16 * 1024)];
+            match conn.stream.read(buf) {
+                Ok(0) => {
+                    conn.eof = true;
+                    conn.readable = false;
+                    tracing::debug!(peer = %conn.peer, "client closed the control connection");
+                    if conn.receiving() {
+                        self.abandon_upload(key);
+                        return;
+                    }
+                }
+                Ok(n) => {
+                    conn.control.receive(&buf[..n]);
+                    budget -= n;
+                    if budget == 0 {
+                        // Come back after the others had their turn.
+                        let _ = self.dispatch(key);
+                        self.enqueue(key, Part::Control);
+                        break;
+                    }
+                }
+                Err(e) if would_block(&e) => conn.readable = false,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => {
+                    tracing::debug!(peer = %conn.peer, "control connection: {e}");
+                    self.close(key);
+                    return;
+                }
+            }
+        }
+        if self.flush(key) {
+            self.maybe_finish(key);
+        }
+    }
+
+    /// Dispatches queued requests until one goes to a worker or none may
+    /// run now. Returns true when it stopped because too many replies are
+    /// queued.
+    pub(super) fn dispatch(&mut self, key: usize) -> bool {
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return false;
+            };
+            if conn.closing || conn.delayed.is_some() || conn.committing() {
+                return false;
+            }
+            let Some(session) = &conn.session else {
+                return false;
+            };
+            let cx = Context {
+                transfer: conn.transfer.is_some(),
+                data_ready: conn.passive.is_some() || conn.data.is_some(),
+            };
+            let Some(dispatch) = conn.control.next(&self.registry, session, cx) else {
+                return conn.control.queued() >= OUTPUT_CAP;
+            };
+            let peer = conn.peer;
+            let id = conn.id(key);
+            match dispatch {
+                Dispatch::Answered(code) => {
+                    tracing::debug!(%peer, code = code.0, "request answered by the loop");
+                    self.touch(key);
+                }
+                Dispatch::Run { entry, request } => {
+                    let Some(session) = conn.session.take() else {
+                        return false;
+                    };
+                    tracing::debug!(%peer, verb = %request.verb, "command");
+                    conn.verb.clone_from(&request.verb);
+                    self.touch(key);
+                    let job = Job::Run {
+                        id,
+                        entry,
+                        request,
+                        session,
+                    };
+                    if let Err(Job::Run { session, .. }) = self.workers.submit(job)
+                        && let Some(conn) = self.conns.get_mut(key)
+                    {
+                        // Only after shutdown began; the session stays usable.
+                        conn.session = Some(session);
+                    }
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Writes queued replies. Returns false if the connection was closed.
+    pub(super) fn flush(&mut self, key: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        while conn.control.queued() > 0 {
+            match conn.stream.write(conn.control.output()) {
+                Ok(0) => {
+                    self.close(key);
+                    return false;
+                }
+                Ok(n) => conn.control.consume(n),
+                Err(e) if would_block(&e) => break,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => {
+                    tracing::debug!(peer = %conn.peer, "writing replies: {e}");
+                    self.close(key);
+                    return false;
+                }
+            }
+        }
+        let want = conn.control.queued() > 0;
+        if want != conn.writable_interest {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) = self.poll.registry().reregister(
+                &mut conn.stream,
+                token(key, Part::Control),
+                interest,
+            ) {
+                tracing::warn!(peer = %conn.peer, "reregistering: {e}");
+                self.close(key);
+                return false;
+            }
+            conn.writable_interest = want;
+        }
+        true
+    }
+
+    /// Closes the connection once it is done: `QUIT` handled, or the client
+    /// closed its side and every request it sent was answered.
+    pub(super) fn maybe_finish(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.session.is_none() || conn.transfer.is_some() || conn.delayed.is_some() {
+            return;
+        }
+        let finished = conn.closing || (conn.eof && !conn.control.has_request());
+        if finished && conn.control.queued() == 0 {
+            self.close(key);
+        }
+    }
+
+    /// Resets the idle timer.
+    pub(super) fn touch(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            let id = conn.id(key);
+            let at = Instant::now() + self.config.idle_timeout;
+            self.timers
+                .set(id, Kind::Idle, &mut conn.timers[Kind::Idle as usize], at);
+        }
+    }
+
+    pub(super) fn queue(&mut self, key: usize, reply: &Reply) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.control.queue(reply);
+        }
+    }
+
+    /// Removes the connection and closes all its sockets. A session lent to a
+    /// worker comes back to a missing (or newer) connection and is dropped;
+    /// so is an upload sink, which deletes its temporary file.
+    pub(super) fn close(&mut self, key: usize) {
+        let Some(mut conn) = self.conns.try_remove(key) else {
+            return;
+        };
+        let registry = self.poll.registry();
+        let _ = registry.deregister(&mut conn.stream);
+        if let Some(mut l) = conn.passive.take() {
+            let _ = registry.deregister(&mut l);
+        }
+        if let Some(mut d) = conn.data.take() {
+            let _ = registry.deregister(&mut d);
+        }
+        if let Some(t) = conn.transfer.take() {
+            tracing::info!(
+                peer = %conn.peer, verb = %t.verb, bytes = t.bytes,
+                "transfer dropped with its control connection"
+            );
+        }
+        tracing::debug!(peer = %conn.peer, key, "disconnected");
+    }
+
+    // ---- worker results ----
+
+    pub(super) fn drain_done(&mut self) {
+        while let Ok(done) = self.done.try_recv() {
+            match done {
+                Done::Ran {
+                    id,
+                    session,
+                    outcome,
+                } => {
+                    let Some(conn) = self.live(id) else {
+                        continue;
+                    };
+                    if outcome.code() == Some(ReplyCode::LOGGED_IN.0)
+                        && let Some(user) = session.user()
+                    {
+                        tracing::debug!(peer = %conn.peer, user = %user.name, "logged in");
+                    }
+                    conn.session = Some(session);
+                    self.apply(id.key, outcome);
+                    self.drive_control(id.key);
+                }
+                Done::Panicked { id, verb } => {
+                    if self.live(id).is_some() {
+                        self.queue(
+                            id.key,
+                            &Reply::new(
+                                ReplyCode::SERVICE_NOT_AVAILABLE,
+                                format!("{verb}: internal error, closing the connection"),
+                            ),
+                        );
+                        let _ = self.flush(id.key);
+                        self.close(id.key);
+                    }
+                }
+                Done::Committed { id, reply } => {
+                    if self.live(id).is_some() {
+                        self.end_transfer(id.key, reply);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carries out what a command asked for.
+    pub(super) fn apply(&mut self, key: usize, outcome: Outcome) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let id = conn.id(key);
+        match outcome {
+            Outcome::Reply(reply) => conn.control.queue(&reply),
+            Outcome::Delayed { reply, delay } => {
+                conn.delayed = Some(reply);
+                let at = Instant::now() + delay;
+                self.timers
+                    .set(id, Kind::Delay, &mut conn.timers[Kind::Delay as usize], at);
+            }
+            Outcome::Passive { listener, reply } => self.open_passive(key, listener, reply),
+            Outcome::Transfer { opening, transfer } => {
+                if conn.passive.is_none() && conn.data.is_none() {
+                    // The passive listener timed out while the command ran.
+                    conn.control.queue(&Reply::new(
+                        ReplyCode::CANT_OPEN_DATA,
+                        "no data connection: use PASV or EPSV first",
+                    ));
+                    return;
+                }
+                let flow = match transfer {
+                    Transfer::Send(source) => Flow::Send(source.into()),
+                    Transfer::Receive(sink) => Flow::Receive(sink),
+                };
+                conn.transfer = Some(Active {
+                    verb: conn.verb.clone(),
+                    flow,
+                    opening: Some(opening),
+                    started: Instant::now(),
+                    bytes: 0,
+                });
+                if conn.data.is_some() {
+                    self.start_transfer(key);
+                }
+            }
+            Outcome::Abort => self.abort(key),
+            Outcome::Close(reply) => {
+                conn.closing = true;
+                if conn.transfer.is_some() {
+                    conn.close_reply = Some(reply);
+                } else {
+                    conn.control.queue(&reply);
+                }
+            }
+        }
+    }
+}

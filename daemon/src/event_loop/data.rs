@@ -1,0 +1,364 @@
+//! Passive mode and data connections: listeners, accepting, pumping transfers, settling and committing uploads, aborts.
+
+use super::*;
+
+impl EventLoop {
+    // ---- passive mode and data connections ----
+
+    pub(super) fn open_passive(
+        &mut self,
+        key: usize,
+        listener: std::net::TcpListener,
+        reply: Reply,
+    ) {
+        let data_timeout = self.config.data_timeout;
+        let registry = self.poll.registry();
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let id = conn.id(key);
+        // A new PASV replaces the previous listener and any data connection
+        // that was accepted but not used.
+        if let Some(mut old) = conn.passive.take() {
+            let _ = registry.deregister(&mut old);
+        }
+        if let Some(mut old) = conn.data.take() {
+            let _ = registry.deregister(&mut old);
+        }
+        let registered = listener.set_nonblocking(true).and_then(|()| {
+            let mut listener = TcpListener::from_std(listener);
+            registry
+                .register(&mut listener, token(key, Part::Passive), Interest::READABLE)
+                .map(|()| listener)
+        });
+        match registered {
+            Ok(listener) => {
+                conn.passive = Some(listener);
+                conn.control.queue(&reply);
+                let at = Instant::now() + data_timeout;
+                self.timers.set(
+                    id,
+                    Kind::Passive,
+                    &mut conn.timers[Kind::Passive as usize],
+                    at,
+                );
+            }
+            Err(e) => {
+                tracing::warn!(peer = %conn.peer, "passive listener: {e}");
+                conn.control.queue(&Reply::new(
+                    ReplyCode::CANT_OPEN_DATA,
+                    "cannot open a passive listener",
+                ));
+            }
+        }
+    }
+
+    /// Accepts the one data connection of a passive listener.
+    pub(super) fn accept_data(&mut self, key: usize) {
+        let registry = self.poll.registry();
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        loop {
+            let Some(listener) = &conn.passive else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut stream, addr)) => {
+                    // RFC 2577 §5 (port stealing): only the client that asked
+                    // for this listener may connect to it.
+                    if addr.ip().to_canonical() != conn.peer.ip().to_canonical() {
+                        tracing::warn!(
+                            peer = %conn.peer, from = %addr,
+                            "refused a data connection from another address"
+                        );
+                        continue;
+                    }
+                    if let Some(mut l) = conn.passive.take() {
+                        let _ = registry.deregister(&mut l);
+                    }
+                    conn.timers[Kind::Passive as usize].want = None;
+                    // Both interests, registered once: edge-triggered events
+                    // for the unused direction are rare and harmless.
+                    if let Err(e) = registry.register(
+                        &mut stream,
+                        token(key, Part::Data),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        tracing::warn!(peer = %conn.peer, "registering a data connection: {e}");
+                        return;
+                    }
+                    conn.data = Some(stream);
+                    if conn.transfer.is_some() {
+                        self.start_transfer(key);
+                    }
+                    return;
+                }
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => {
+                    tracing::warn!(peer = %conn.peer, "accepting a data connection: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The data connection is there: send the `150` and start pumping.
+    pub(super) fn start_transfer(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let id = conn.id(key);
+        let Some(active) = &mut conn.transfer else {
+            return;
+        };
+        let Some(opening) = active.opening.take() else {
+            return;
+        };
+        active.started = Instant::now();
+        conn.control.queue(&opening);
+        let at = Instant::now() + self.config.data_timeout;
+        self.timers
+            .set(id, Kind::Stall, &mut conn.timers[Kind::Stall as usize], at);
+        let _ = self.flush(key);
+        // Bytes may be waiting already (the edge was seen before the
+        // transfer existed): pump right away rather than wait for an event.
+        self.enqueue(key, Part::Data);
+    }
+
+    pub(super) fn pump_data(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let id = conn.id(key);
+        let (Some(active), Some(data)) = (&mut conn.transfer, &conn.data) else {
+            return;
+        };
+        if active.opening.is_some() {
+            return;
+        }
+        let before = active.bytes;
+        let result = match &mut active.flow {
+            Flow::Send(source) => pump_send(data, source, &mut active.bytes),
+            Flow::Receive(sink) => {
+                pump_receive(data, sink.as_mut(), &mut self.recv_buf, &mut active.bytes)
+            }
+            Flow::Settling(_) | Flow::Committing => return,
+        };
+        if active.bytes > before {
+            let at = Instant::now() + self.config.data_timeout;
+            self.timers
+                .set(id, Kind::Stall, &mut conn.timers[Kind::Stall as usize], at);
+        }
+        match result {
+            Pump::Blocked => {}
+            Pump::Budget => self.enqueue(key, Part::Data),
+            Pump::Finished => {
+                let bytes = active.bytes;
+                match std::mem::replace(&mut active.flow, Flow::Committing) {
+                    Flow::Send(_) => {
+                        // Stream mode: closing the data connection marks the
+                        // end of the file (RFC 959 §3.4.1).
+                        let _ = data.shutdown(Shutdown::Write);
+                        self.drop_data(key);
+                        self.end_transfer(
+                            key,
+                            Reply::new(
+                                ReplyCode::CLOSING_DATA,
+                                format!("transfer complete ({bytes} bytes)"),
+                            ),
+                        );
+                    }
+                    Flow::Receive(sink) => {
+                        active.flow = Flow::Settling(sink);
+                        self.drop_data(key);
+                        if !self.control_alive(key) {
+                            self.abandon_upload(key);
+                            return;
+                        }
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            let at = Instant::now() + UPLOAD_SETTLE;
+                            self.timers.set(
+                                id,
+                                Kind::Settle,
+                                &mut conn.timers[Kind::Settle as usize],
+                                at,
+                            );
+                        }
+                    }
+                    Flow::Settling(_) | Flow::Committing => {}
+                }
+            }
+            Pump::PeerError(e) => {
+                tracing::debug!(peer = %conn.peer, "data connection: {e}");
+                self.drop_data(key);
+                self.end_transfer(
+                    key,
+                    Reply::new(
+                        ReplyCode::TRANSFER_ABORTED,
+                        "transfer aborted: data connection lost",
+                    ),
+                );
+            }
+            Pump::SinkError(e) | Pump::SourceError(e) => {
+                tracing::warn!(peer = %conn.peer, "transfer: {e}");
+                self.drop_data(key);
+                self.end_transfer(key, transfer_error_reply(&e));
+            }
+        }
+    }
+
+    /// The settle time of a received upload is over: commit it unless its
+    /// client is gone.
+    pub(super) fn settle_upload(&mut self, key: usize) {
+        let settling = self.conns.get(key).is_some_and(|c| {
+            matches!(
+                c.transfer,
+                Some(Active {
+                    flow: Flow::Settling(_),
+                    ..
+                })
+            )
+        });
+        if !settling {
+            return;
+        }
+        if !self.control_alive(key) {
+            self.abandon_upload(key);
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let id = conn.id(key);
+        let Some(active) = &mut conn.transfer else {
+            return;
+        };
+        let Flow::Settling(sink) = std::mem::replace(&mut active.flow, Flow::Committing) else {
+            return;
+        };
+        // fsync and rename may block: a worker does them.
+        if let Err(Job::Commit { sink, .. }) = self.workers.submit(Job::Commit { id, sink }) {
+            drop(sink);
+            self.end_transfer(
+                key,
+                Reply::new(ReplyCode::TRANSFER_ABORTED, "server shutting down"),
+            );
+        }
+    }
+
+    /// True unless the control connection has been closed by the client
+    /// (or failed). Reads what is waiting on it, without blocking.
+    ///
+    /// See [`UPLOAD_SETTLE`]. (The price: a client that half-closes its
+    /// control connection before its upload's `226` loses the upload.)
+    pub(super) fn control_alive(&mut self, key: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        let mut buf = [0u8; 4096];
+        while !conn.eof && conn.control.wants_input() {
+            match conn.stream.read(&mut buf) {
+                Ok(0) => conn.eof = true,
+                Ok(n) => conn.control.receive(&buf[..n]),
+                Err(e) if would_block(&e) => {
+                    conn.readable = false;
+                    break;
+                }
+                Err(e) if interrupted(&e) => {}
+                Err(_) => return false,
+            }
+        }
+        !conn.eof
+    }
+
+    /// The client closed the control connection during an upload: drop the
+    /// sink (the temporary file vanishes, the previous file stays).
+    pub(super) fn abandon_upload(&mut self, key: usize) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        if !conn.receiving() {
+            return;
+        }
+        tracing::info!(peer = %conn.peer, "control connection closed during an upload: not committed");
+        self.end_transfer(
+            key,
+            Reply::new(
+                ReplyCode::TRANSFER_ABORTED,
+                "transfer aborted: control connection closed",
+            ),
+        );
+    }
+
+    pub(super) fn drop_data(&mut self, key: usize) {
+        let registry = self.poll.registry();
+        if let Some(conn) = self.conns.get_mut(key) {
+            if let Some(mut d) = conn.data.take() {
+                let _ = registry.deregister(&mut d);
+            }
+            if let Some(mut l) = conn.passive.take() {
+                let _ = registry.deregister(&mut l);
+            }
+            conn.timers[Kind::Stall as usize].want = None;
+            conn.timers[Kind::Passive as usize].want = None;
+        }
+    }
+
+    /// Ends the transfer in progress with `reply` (dropping an upload sink
+    /// that was not committed), then sends a held-back `QUIT` reply.
+    pub(super) fn end_transfer(&mut self, key: usize, reply: Reply) {
+        self.end_transfer_then(key, reply, None);
+    }
+
+    /// [`Self::end_transfer`], queueing `then` right after the transfer's
+    /// own reply (ABOR's `226`).
+    pub(super) fn end_transfer_then(&mut self, key: usize, reply: Reply, then: Option<Reply>) {
+        self.drop_data(key);
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if let Some(t) = conn.transfer.take() {
+            let seconds = t.started.elapsed().as_secs_f64();
+            tracing::info!(
+                peer = %conn.peer,
+                verb = %t.verb,
+                bytes = t.bytes,
+                seconds = format_args!("{seconds:.3}"),
+                code = reply.code.0,
+                "transfer"
+            );
+        }
+        conn.control.queue(&reply);
+        if let Some(r) = then {
+            conn.control.queue(&r);
+        }
+        if let Some(r) = conn.close_reply.take() {
+            conn.control.queue(&r);
+        }
+        self.touch(key);
+        self.drive_control(key);
+    }
+
+    /// `ABOR` (RFC 959 §4.1.3): with a transfer in progress, `426` for the
+    /// transfer and `226` for the abort; otherwise `225`.
+    pub(super) fn abort(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.transfer.is_some() {
+            self.end_transfer_then(
+                key,
+                Reply::new(ReplyCode::TRANSFER_ABORTED, "transfer aborted"),
+                Some(Reply::new(ReplyCode::CLOSING_DATA, "abort successful")),
+            );
+        } else {
+            self.drop_data(key);
+            self.queue(
+                key,
+                &Reply::new(ReplyCode::DATA_OPEN_NO_TRANSFER, "no transfer to abort"),
+            );
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! The event loop: one `mio::Poll` over the control-connection listener,
+//! every control connection, every passive listener and every data
+//! connection.
+//!
+//! Connections live in a [`Slab`]; a connection's control socket, passive
+//! listener and data connection get tokens `4 * key + part`. Each connection
+//! also has a generation number, carried by worker jobs, timers and the ready
+//! list, so that anything arriving for a connection that has since closed
+//! (and whose slab key may be reused) is dropped.
+//!
+//! Readiness is edge-triggered. No connection gets more than a bounded chunk
+//! of work per turn ([`CHUNK_BUDGET`](crate::transfer::CHUNK_BUDGET) of file
+//! data, [`CONTROL_BUDGET`] of request bytes); a connection that still has
+//! work after its chunk goes on a ready list that is served after the other
+//! events, with a zero poll timeout while it is not empty. That keeps one fast
+//! transfer from starving everyone else.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use ftpsh_core::command::transfer_error_reply;
+use ftpsh_core::{
+    Outcome, Registry, Reply, ReplyCode, ServerConfig, Session, Transfer, UploadSink,
+};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::DaemonConfig;
+use crate::control::{Context, Control, Dispatch, OUTPUT_CAP};
+use crate::timer::{KINDS, Kind, Slot, Timers};
+use crate::transfer::{Pump, RECV_BUFFER, Source, pump_receive, pump_send};
+use crate::workers::{ConnId, Done, Job, Workers};
+
+mod control_conn;
+mod data;
+mod timeouts;
+
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+const SIGNALS: Token = Token(usize::MAX - 2);
+
+/// Request bytes read from one control connection per turn.
+const CONTROL_BUDGET: usize = 64 * 1024;
+
+/// How long a received upload waits, after its data connection ended and
+/// before it is committed, for the control connection to end too.
+///
+/// In stream mode the end of the data connection is the end of the file
+/// (RFC 959 §3.4.1), so a killed client's upload looks complete. But a
+/// dying process's sockets are closed together - Linux closes them in
+/// reverse order of opening, data connection first - so the control
+/// connection's end follows within microseconds; a living client keeps it
+/// open to read the `226`. An upload whose control connection ends within
+/// this grace is not committed and the previous file stays.
+const UPLOAD_SETTLE: Duration = Duration::from_millis(20);
+
+/// How soon to retry `accept` after it failed for lack of resources
+/// (`EMFILE`): the pending connection produces no new readiness edge.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Which socket of a connection a token names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Control = 0,
+    Passive = 1,
+    Data = 2,
+}
+
+fn token(key: usize, part: Part) -> Token {
+    Token(key * 4 + part as usize)
+}
+
+fn untoken(token: Token) -> Option<(usize, Part)> {
+    let part = match token.0 % 4 {
+        0 => Part::Control,
+        1 => Part::Passive,
+        2 => Part::Data,
+        _ => return None,
+    };
+    Some((token.0 / 4, part))
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+fn interrupted(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
+
+/// The direction and progress of a transfer.
+enum Flow {
+    Send(Source),
+    Receive(Box<dyn UploadSink>),
+    /// The data connection ended normally; waiting [`UPLOAD_SETTLE`] for a
+    /// sign that the client died before committing.
+    Settling(Box<dyn UploadSink>),
+    /// The upload was received completely; a worker is committing it.
+    Committing,
+}
+
+/// A transfer from the command's `Outcome::Transfer` to its final reply.
+struct Active {
+    verb: String,
+    flow: Flow,
+    /// The `150` reply, until the data connection is there and it is sent.
+    opening: Option<Reply>,
+    started: Instant,
+    bytes: u64,
+}
+
+/// One client: its control connection and everything hanging off it.
+struct Conn {
+    generation: u64,
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// `None` while a worker runs a command with it.
+    /// Boxed so it moves to and from workers as one pointer.
+    session: Option<Box<Session>>,
+    /// The verb of the command that produced the current state (for logs).
+    verb: String,
+    control: Control,
+    /// Write interest is registered (only while output is queued).
+    writable_interest: bool,
+    /// The control socket may have unread bytes (no `WouldBlock` since the
+    /// last readable edge).
+    readable: bool,
+    /// The client closed its side of the control connection.
+    eof: bool,
+    /// `QUIT` (or too many failed logins): close once the transfer in
+    /// progress has ended and the replies are written.
+    closing: bool,
+    /// The reply of the `Close` outcome, held back until the transfer in
+    /// progress ends so that its `226` comes first (RFC 959 §4.1.1 QUIT).
+    close_reply: Option<Reply>,
+    /// A reply waiting for its `Delay` timer (failed login).
+    delayed: Option<Reply>,
+    passive: Option<TcpListener>,
+    data: Option<TcpStream>,
+    transfer: Option<Active>,
+    timers: [Slot; KINDS],
+    /// Already on the ready list, per part.
+    queued: [bool; 3],
+}
+
+impl Conn {
+    fn id(&self, key: usize) -> ConnId {
+        ConnId {
+            key,
+            generation: self.generation,
+        }
+    }
+
+    /// An upload that has not been handed to a worker for its commit.
+    fn receiving(&self) -> bool {
+        matches!(
+            self.transfer,
+            Some(Active {
+                flow: Flow::Receive(_) | Flow::Settling(_),
+                ..
+            })
+        )
+    }
+
+    /// The upload is complete on the wire: settling or being committed.
+    /// No request is dispatched until its final reply is queued.
+    fn committing(&self) -> bool {
+        matches!(
+            self.transfer,
+            Some(Active {
+                flow: Flow::Committing | Flow::Settling(_),
+                ..
+            })
+        )
+    }
+}
+
+/// The pieces made by `Server::bind`, before the loop runs.
+pub(crate) struct Parts {
+    pub poll: Poll,
+    pub listener: TcpListener,
+    pub waker: Arc<Waker>,
+    pub stop: Arc<AtomicBool>,
+    pub config: DaemonConfig,
+    pub registry: Arc<Registry>,
+}
+
+impl Parts {
+    pub(crate) fn bind(config: DaemonConfig, registry: Registry) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.listen)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Self {
+            poll,
+            listener,
+            waker,
+            stop: Arc::new(AtomicBool::new(false)),
+            config,
+            registry: Arc::new(registry),
+        })
+    }
+}
+
+/// SIGINT/SIGTERM delivered as bytes on a socket pair the loop polls
+/// (signal-hook's self-pipe), so the handler itself does nothing but write.
+struct Signals {
+    reader: mio::net::UnixStream,
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl Signals {
+    fn install(poll: &Poll) -> io::Result<Self> {
+        let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        let mut reader = mio::net::UnixStream::from_std(reader);
+        poll.registry()
+            .register(&mut reader, SIGNALS, Interest::READABLE)?;
+        let mut ids = Vec::new();
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            ids.push(signal_hook::low_level::pipe::register(
+                signal,
+                writer.try_clone()?,
+            )?);
+        }
+        Ok(Self { reader, ids })
+    }
+
+    fn drain(&mut self) {
+        let mut buf = [0u8; 64];
+        while matches!(self.reader.read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+pub(crate) struct EventLoop {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    accept_retry: Option<Instant>,
+    signals: Option<Signals>,
+    stop: Arc<AtomicBool>,
+    conns: Slab<Conn>,
+    next_generation: u64,
+    timers: Timers,
+    ready: VecDeque<(ConnId, Part)>,
+    workers: Workers,
+    done: Receiver<Done>,
+    config: DaemonConfig,
+    server_config: Arc<ServerConfig>,
+    registry: Arc<Registry>,
+    /// One receive buffer for every upload: the loop is single-threaded, so
+    /// it never needs more than one at a time.
+    recv_buf: Box<[u8]>,
+}
+
+impl EventLoop {
+    /// Starts the worker pool; with `signals`, SIGINT and SIGTERM stop the
+    /// loop (only for a daemon in the foreground: handlers are process-wide).
+    pub(crate) fn new(parts: Parts, signals: bool) -> io::Result<Self> {
+        let (done_tx, done) = crossbeam_channel::unbounded();
+        let workers = Workers::start(parts.config.workers, done_tx, parts.waker.clone())?;
+        let signals = if signals {
+            Some(Signals::install(&parts.poll)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            poll: parts.poll,
+            listener: Some(parts.listener),
+            accept_retry: None,
+            signals,
+            stop: parts.stop,
+            conns: Slab::new(),
+            next_generation: 0,
+            timers: Timers::default(),
+            ready: VecDeque::new(),
+            workers,
+            done,
+            server_config: Arc::new(parts.config.server.clone()),
+            config: parts.config,
+            registry: parts.registry,
+            recv_buf: vec![0u8; RECV_BUFFER].into_boxed_slice(),
+        })
+    }
+
+    /// Serves until the stop flag is set (and the waker woken) or a signal
+    /// arrives, then shuts down gracefully.
+    pub(crate) fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let result = loop {
+            let now = Instant::now();
+            let timeout = if self.ready.is_empty() {
+                let accept = self
+                    .accept_retry
+                    .map(|at| at.saturating_duration_since(now));
+                match (self.timers.timeout(now), accept) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if interrupted(&e) {
+                    continue;
+                }
+                break Err(e);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    SIGNALS => {
+                        if let Some(s) = &mut self.signals {
+                            s.drain();
+                        }
+                        tracing::info!("signal received, shutting down");
+                        self.stop.store(true, Ordering::SeqCst);
+                    }
+                    t => self.on_event(t, event),
+                }
+            }
+            self.drain_done();
+            if self.stop.load(Ordering::SeqCst) {
+                break Ok(());
+            }
+            self.run_timers();
+            self.run_ready();
+        };
+        self.shutdown();
+        result
+    }
+
+    // ---- accepting control connections ----
+
+    fn accept(&mut self) {
+        self.accept_retry = None;
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => {
+                    tracing::warn!("accepting a control connection: {e}");
+                    self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        if self.conns.len() >= self.config.max_sessions {
+            tracing::warn!(%peer, "refused: too many connections");
+            // Best effort: the socket is fresh, so the short reply fits.
+            let _ = stream.write(&Reply::new(ReplyCode(421), "too many connections").to_wire());
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+        // Replies are small and answer requests: Nagle would only delay them.
+        let _ = stream.set_nodelay(true);
+        // Clients send ABOR (or the Telnet Synch before it) as urgent data
+        // (RFC 959 §4.1.3; Python's ftplib sends the whole "ABOR\r\n" with
+        // MSG_OOB). Without OOBINLINE the urgent byte - the final LF - would
+        // be taken out of the stream and the request never completed.
+        if let Err(e) = socket2::SockRef::from(&stream).set_out_of_band_inline(true) {
+            tracing::debug!(%peer, "SO_OOBINLINE: {e}");
+        }
+        let local = match stream.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(%peer, "control connection without local address: {e}");
+                return;
+            }
+        };
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            token(key, Part::Control),
+            Interest::READABLE,
+        ) {
+            tracing::warn!(%peer, "registering a control connection: {e}");
+            return;
+        }
+        self.next_generation += 1;
+        let session = Session::new(
+            self.server_config.clone(),
+            self.registry.clone(),
+            peer,
+            local,
+        );
+        let mut control = Control::new();
+        control.queue(&Reply::new(
+            ReplyCode::SERVICE_READY,
+            &self.server_config.banner,
+        ));
+        entry.insert(Conn {
+            generation: self.next_generation,
+            stream,
+            peer,
+            session: Some(Box::new(session)),
+            verb: String::new(),
+            control,
+            writable_interest: false,
+            readable: true,
+            eof: false,
+            closing: false,
+            close_reply: None,
+            delayed: None,
+            passive: None,
+            data: None,
+            transfer: None,
+            timers: [Slot::default(); KINDS],
+            queued: [false; 3],
+        });
+        tracing::debug!(%peer, key, "connected");
+        self.touch(key);
+        self.drive_control(key);
+    }
+
+    // ---- readiness events ----
+
+    fn on_event(&mut self, token: Token, event: &mio::event::Event) {
+        let Some((key, part)) = untoken(token) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        match part {
+            Part::Control => {
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    conn.readable = true;
+                }
+                self.drive_control(key);
+            }
+            Part::Passive => self.accept_data(key),
+            Part::Data => self.pump_data(key),
+        }
+    }
+
+    fn enqueue(&mut self, key: usize, part: Part) {
+        if let Some(conn) = self.conns.get_mut(key)
+            && !conn.queued[part as usize]
+        {
+            conn.queued[part as usize] = true;
+            self.ready.push_back((conn.id(key), part));
+        }
+    }
+
+    fn run_ready(&mut self) {
+        // Only the entries present now: work re-queued during this pass
+        // waits for the next one, after a fresh (zero-timeout) poll.
+        for _ in 0..self.ready.len() {
+            let Some((id, part)) = self.ready.pop_front() else {
+                return;
+            };
+            let Some(conn) = self.live(id) else {
+                continue;
+            };
+            conn.queued[part as usize] = false;
+            match part {
+                Part::Control => self.drive_control(id.key),
+                Part::Data => self.pump_data(id.key),
+                Part::Passive => self.accept_data(id.key),
+            }
+        }
+    }
+
+    fn live(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns
+            .get_mut(id.key)
+            .filter(|c| c.generation == id.generation)
+    }
+
+    // ---- shutdown ----
+
+    fn shutdown(&mut self) {
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        tracing::info!(sessions = keys.len(), "shutting down");
+        let bye = Reply::new(ReplyCode::SERVICE_NOT_AVAILABLE, "server shutting down");
+        for key in keys {
+            self.queue(key, &bye);
+            // One non-blocking attempt: a client that does not read gets
+            // closed without the reply.
+            if self.flush(key) {
+                self.close(key);
+            }
+        }
+        self.workers.stop();
+    }
+}
