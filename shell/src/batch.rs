@@ -621,7 +621,7 @@ pub fn run(script: &Script, out: &mut dyn Write) -> Result<u8, ScriptError> {
     let mut shell = Shell::new(
         Options {
             deterministic: true,
-            progress: false,
+            ..Options::default()
         },
         work_dir.clone(),
     );

@@ -21,7 +21,6 @@
 
 pub mod batch;
 pub mod client;
-mod commands;
 pub mod complete;
 pub mod embedded;
 pub mod format;
@@ -29,6 +28,7 @@ pub mod line;
 pub mod progress;
 pub mod repl;
 pub mod shell;
+pub mod signals;
 pub mod url;
 pub mod verbs;
 pub mod verify;

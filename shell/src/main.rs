@@ -1,13 +1,14 @@
 //! `ftpsh`: the shell's binary; all behaviour is in the `ftpsh_shell`
 //! library.
 
-use std::io::{self, BufRead, IsTerminal};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
-use ftpsh_shell::{Options, ServerChoice, Shell, batch, exit, repl, url::FtpUrl};
+use clap::{CommandFactory, Parser};
+use ftpsh_shell::{Options, ServerChoice, Shell, batch, exit, repl, signals, url::FtpUrl};
 
 /// An FTP shell with the seeds' verbs: interactive, scriptable, and a YAML
 /// batch runner.
@@ -30,11 +31,13 @@ struct Cli {
     #[arg(help = "Server to connect to at start: ftp://USER[:PASSWORD]@HOST[:PORT]/[PATH]")]
     url: Option<String>,
     /// Run these commands (separated by `;`) and exit.
+    // A leading `-` is the "may fail" prefix, not an option.
     #[arg(
         short = 'c',
         long = "command",
         value_name = "COMMANDS",
-        conflicts_with = "batch"
+        conflicts_with = "batch",
+        allow_hyphen_values = true
     )]
     command: Option<String>,
     /// Run a YAML batch script and print its transcript.
@@ -43,6 +46,17 @@ struct Cli {
     /// Never draw progress bars.
     #[arg(long)]
     no_progress: bool,
+    /// Longest wait in seconds for any network step: connect, a reply, the
+    /// data connection, progress of a transfer (lftp's net:timeout).
+    #[arg(long, value_name = "SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// Print a completion script for this shell and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    man: bool,
 }
 
 fn main() -> ExitCode {
@@ -57,10 +71,23 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    if let Some(target) = cli.completions {
+        let mut cmd = Cli::command();
+        clap_complete::generate(target, &mut cmd, "ftpsh", &mut io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cli.man {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+        page.extend_from_slice(ftpsh_shell::verbs::man_section().as_bytes());
+        io::stdout().write_all(&page)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(script) = &cli.batch {
         if cli.url.is_some() {
             anyhow::bail!("--batch takes its server from the script; drop the URL");
         }
+        signals::install(None).context("signal handlers")?;
         let mut stdout = io::stdout().lock();
         return Ok(match batch::run_file(script, &mut stdout) {
             Ok(code) => ExitCode::from(code),
@@ -75,7 +102,14 @@ fn run() -> anyhow::Result<ExitCode> {
     let opts = Options {
         deterministic: false,
         progress: interactive && !cli.no_progress && io::stderr().is_terminal(),
+        chatter_to_stderr: !interactive,
+        timeout: Duration::from_secs(cli.timeout),
     };
+    if !interactive {
+        // The interactive shell installs its own (SIGINT interrupts a
+        // command there).
+        signals::install(None).context("signal handlers")?;
+    }
     let cwd = std::env::current_dir().context("current directory")?;
     let mut shell = Shell::new(opts, cwd);
     if io::stdin().is_terminal() {
@@ -88,6 +122,7 @@ fn run() -> anyhow::Result<ExitCode> {
         if let Err(e) = shell.execute("connme", &mut stdout) {
             eprintln!("{e}");
             if !interactive {
+                shell.stop_embedded();
                 return Ok(ExitCode::from(exit::CANNOT_CONNECT));
             }
         }

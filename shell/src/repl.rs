@@ -22,10 +22,15 @@ use rustyline::history::FileHistory;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
 
+use std::sync::Arc;
+
+use nix::sys::termios::tcgetattr;
+
 use crate::complete;
 use crate::exit;
 use crate::line;
 use crate::shell::{Failure, Flow, Shell};
+use crate::signals::{self, Busy, Interactive};
 
 /// Runs `lines` (each may hold several `;`-separated commands). Output goes
 /// to `out`, errors to `err`. A command prefixed with `-` may fail without
@@ -138,22 +143,18 @@ impl Helper for ShellHelper {}
 /// Terminal errors from rustyline.
 pub fn run_interactive(shell: Shell) -> rustyline::Result<()> {
     let interrupt = shell.interrupt_flag();
-    // Ctrl-C outside the line editor (during a command) sets the flag the
-    // transfer loops poll; a second Ctrl-C before the first was handled
-    // ends the process, so a hung connect can still be left.
-    let _ = signal_hook::flag::register_conditional_shutdown(
-        signal_hook::consts::SIGINT,
-        130,
-        interrupt.clone(),
-    );
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupt.clone());
-    // When the terminal goes away, reading it fails and the loop below ends
-    // normally, so the session is closed and the embedded server's temp
-    // root removed, instead of the process dying on SIGHUP.
-    let _ = signal_hook::flag::register(
-        signal_hook::consts::SIGHUP,
-        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-    );
+    let busy = Arc::new(Busy::default());
+    if let Ok(t) = tcgetattr(io::stdin()) {
+        signals::restore_terminal_on_exit(Some(t));
+    }
+    // Ctrl-C during a command interrupts it (see `signals`); SIGTERM and
+    // SIGHUP end the shell with the embedded root removed.
+    signals::install(Some(Interactive {
+        interrupt: interrupt.clone(),
+        canceller: shell.canceller(),
+        busy: busy.clone(),
+    }))
+    .map_err(ReadlineError::Io)?;
 
     let shell = Rc::new(RefCell::new(shell));
     let config = Config::builder()
@@ -197,7 +198,9 @@ pub fn run_interactive(shell: Shell) -> rustyline::Result<()> {
                 let mut leave = false;
                 for command in line::split_commands(&text) {
                     interrupt.store(false, std::sync::atomic::Ordering::Relaxed);
+                    busy.begin();
                     let result = shell.borrow_mut().execute(command, &mut stdout.lock());
+                    busy.end();
                     match result {
                         Ok(Flow::Continue) => {}
                         Ok(Flow::Exit) => {
@@ -227,20 +230,58 @@ pub fn run_interactive(shell: Shell) -> rustyline::Result<()> {
 }
 
 /// Reads a password from the terminal without echo. `None` when stdin is
-/// not a terminal or reading fails.
+/// not a terminal, reading fails, or the user presses Ctrl-C or Ctrl-D.
+///
+/// The terminal is put in non-canonical mode without echo and without
+/// signals, so Ctrl-C arrives as a byte and cancels the prompt (the
+/// command then fails, the shell stays); Backspace and Ctrl-U edit. The
+/// terminal's settings are restored on every path, including a SIGTERM
+/// while the prompt waits.
 pub fn prompt_password(prompt: &str) -> Option<String> {
-    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    use nix::sys::termios::{LocalFlags, SetArg, SpecialCharacterIndices, tcsetattr};
+    use std::io::Read as _;
     let stdin = io::stdin();
     let original = tcgetattr(&stdin).ok()?;
     let mut silent = original.clone();
-    silent.local_flags.remove(LocalFlags::ECHO);
+    silent
+        .local_flags
+        .remove(LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::ISIG);
+    silent.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+    silent.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
     eprint!("{prompt}");
     let _ = io::stderr().flush();
+    signals::restore_terminal_on_exit(Some(original.clone()));
     tcsetattr(&stdin, SetArg::TCSANOW, &silent).ok()?;
-    let mut line = String::new();
-    let read = stdin.read_line(&mut line);
+    let mut password = Vec::new();
+    let mut byte = [0u8; 1];
+    let mut lock = stdin.lock();
+    let result = loop {
+        match lock.read(&mut byte) {
+            Ok(0) => break None,
+            Ok(_) => match byte[0] {
+                b'\r' | b'\n' => break Some(()),
+                // Ctrl-C, or Ctrl-D on an empty line: cancel.
+                0x03 => break None,
+                0x04 if password.is_empty() => break None,
+                0x7f | 0x08 => {
+                    // Backspace: drop one UTF-8 character.
+                    while let Some(b) = password.pop() {
+                        if b & 0xC0 != 0x80 {
+                            break;
+                        }
+                    }
+                }
+                0x15 => password.clear(),
+                b => password.push(b),
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break None,
+        }
+    };
+    drop(lock);
     let _ = tcsetattr(&stdin, SetArg::TCSANOW, &original);
+    // The interactive shell keeps its own saved settings for SIGTERM.
     eprintln!();
-    read.ok()?;
-    Some(line.trim_end_matches(['\r', '\n']).to_owned())
+    result?;
+    String::from_utf8(password).ok()
 }

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use ftpsh_core::VirtualPath;
 use ftpsh_core::dest::normalize_separators;
 
-use crate::client::{COVERED_VERBS, Connection, DATA_VERBS, RemoteError, reply_line};
+use crate::client::{
+    COVERED_VERBS, Canceller, Connection, DATA_VERBS, RemoteError, Settings, reply_line,
+};
 use crate::embedded::{EmbeddedServer, EmbeddedSpec};
 use crate::format::{Entry, Kind};
 use crate::line;
@@ -28,9 +30,6 @@ use crate::verbs::{self, Args};
 
 /// How long a remote directory listing stays in the completion cache.
 pub const LISTING_TTL: Duration = Duration::from_secs(10);
-
-/// How long `connme` waits for the TCP connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Writes one line of output, ignoring a closed output (a pipe whose
 /// reader went away must not turn into a failed command).
@@ -42,13 +41,30 @@ macro_rules! say {
 }
 
 /// How the shell presents itself.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// Batch mode: no dates, ports, temp paths or timings in the output,
     /// local paths shown relative to the starting directory.
     pub deterministic: bool,
     /// Draw progress bars for transfers (interactive, stderr is a TTY).
     pub progress: bool,
+    /// Connection chatter (`connected to …`, the greeting, the login
+    /// reply) goes to stderr, so stdout carries only the commands' own
+    /// output (`-c` and piped modes).
+    pub chatter_to_stderr: bool,
+    /// The longest wait for any network step (`--timeout`).
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            deterministic: false,
+            progress: false,
+            chatter_to_stderr: false,
+            timeout: crate::client::DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 /// What the shell connects to when `connme` has no URL.
@@ -178,7 +194,7 @@ pub struct Shell {
     local_cwd: PathBuf,
     start_dir: PathBuf,
     cache: HashMap<String, (Instant, Vec<Entry>)>,
-    interrupt: Arc<AtomicBool>,
+    settings: Settings,
     password_prompt: Option<PasswordPrompt>,
     exit: bool,
 }
@@ -206,7 +222,10 @@ impl Shell {
             local_cwd: local_dir.clone(),
             start_dir: local_dir,
             cache: HashMap::new(),
-            interrupt: Arc::new(AtomicBool::new(false)),
+            settings: Settings {
+                timeout: opts.timeout,
+                ..Settings::default()
+            },
             password_prompt: None,
             exit: false,
         }
@@ -235,7 +254,13 @@ impl Shell {
 
     /// The flag Ctrl-C sets to abort the running transfer.
     pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
-        self.interrupt.clone()
+        self.settings.interrupt.clone()
+    }
+
+    /// What shuts the connection's sockets down when Ctrl-C finds a wait
+    /// that does not poll the interrupt flag (a reply that never comes).
+    pub fn canceller(&self) -> Arc<Canceller> {
+        self.settings.canceller.clone()
     }
 
     /// The options.
@@ -273,7 +298,8 @@ impl Shell {
     /// # Errors
     /// The command's [`CmdError`].
     pub fn execute(&mut self, command: &str, out: &mut dyn Write) -> Result<Flow, CmdError> {
-        self.interrupt.store(false, Ordering::Relaxed);
+        self.settings.interrupt.store(false, Ordering::Relaxed);
+        self.settings.canceller.reset();
         let words = line::split_words(command).map_err(|e| CmdError::usage("ftpsh", e))?;
         let Some(first) = words.first() else {
             return Ok(Flow::Continue);
@@ -297,7 +323,7 @@ impl Shell {
                     raw: format!("{}{rest}", first.to_ascii_uppercase()),
                     ..Args::default()
                 };
-                crate::commands::quote(self, &args, out)?;
+                crate::verbs::basic::quote(self, &args, out)?;
             }
             None => {
                 return Err(CmdError::usage(
@@ -323,6 +349,7 @@ impl Shell {
     /// Stops the embedded server, if running.
     pub fn stop_embedded(&mut self) {
         if let Some(e) = self.embedded.take() {
+            crate::signals::forget(e.root());
             let _ = e.shutdown();
         }
     }
@@ -371,6 +398,17 @@ impl Shell {
     /// Turns a remote failure into a [`CmdError`]; when the control
     /// connection is gone the shell goes offline and says so.
     pub(crate) fn remote_err(&mut self, verb: &str, subject: &str, err: RemoteError) -> CmdError {
+        if self.settings.canceller.is_cancelled() {
+            // The sockets were shut down under a blocked wait (Ctrl-C):
+            // whatever error followed, the session is gone.
+            self.conn = None;
+            self.cache.clear();
+            return CmdError {
+                message: format!("{verb}: {subject}: interrupted; disconnected (run connme)"),
+                code: None,
+                failure: Failure::Interrupted,
+            };
+        }
         let mut e = CmdError::remote(verb, subject, &err);
         if err.is_connection_lost() {
             self.conn = None;
@@ -460,27 +498,49 @@ impl Shell {
             Some(p) => p,
             None => self.find_password(&host, &user)?,
         };
-        let mut conn = Connection::open(&host, port, CONNECT_TIMEOUT)
-            .map_err(|e| CmdError::connect(&label, &e))?;
-        say!(out, "connected to {label}");
-        print_reply(out, conn.banner());
-        match conn.login(&user, &password) {
-            Ok(reply) => say!(out, "{}", reply_line(&reply)),
+        let mut conn = Connection::open(&host, port, &self.settings)
+            .map_err(|e| self.connect_err(&label, &e))?;
+        let login = match conn.login(&user, &password) {
+            Ok(reply) => reply,
             Err(e) => {
-                let _ = conn.quit();
-                return Err(CmdError::connect(&format!("login as {user}"), &e));
+                if !e.is_connection_lost() {
+                    let _ = conn.quit();
+                }
+                return Err(self.connect_err(&format!("login as {user}"), &e));
             }
-        }
+        };
+        // Only now, with the login done, is the shell connected.
+        let mut stderr = std::io::stderr();
+        let chatter: &mut dyn Write = if self.opts.chatter_to_stderr {
+            &mut stderr
+        } else {
+            out
+        };
+        say!(chatter, "connected to {label}");
+        print_reply(chatter, conn.banner());
+        say!(chatter, "{}", reply_line(&login));
         self.cache.clear();
         self.conn = Some(conn);
         if let Some(path) = path {
             let r = self.conn("connme")?.cd(&path).map(str::to_owned);
             match r {
-                Ok(cwd) => say!(out, "cd ok, cwd={cwd}"),
+                Ok(cwd) => say!(chatter, "cd ok, cwd={cwd}"),
                 Err(e) => return Err(self.remote_err("connme", &path, e)),
             }
         }
         Ok(())
+    }
+
+    /// A failed `connme`, told as interrupted when Ctrl-C caused it.
+    fn connect_err(&self, subject: &str, err: &RemoteError) -> CmdError {
+        if self.settings.canceller.is_cancelled() {
+            return CmdError {
+                message: format!("connme: {subject}: interrupted"),
+                code: None,
+                failure: Failure::Interrupted,
+            };
+        }
+        CmdError::connect(subject, err)
     }
 
     fn ensure_embedded(
@@ -492,8 +552,14 @@ impl Shell {
             let server = EmbeddedServer::start(spec)
                 .map_err(|e| CmdError::local("connme", "embedded server", e))?;
             if !self.opts.deterministic {
+                let mut stderr = std::io::stderr();
+                let chatter: &mut dyn Write = if self.opts.chatter_to_stderr {
+                    &mut stderr
+                } else {
+                    out
+                };
                 say!(
-                    out,
+                    chatter,
                     "started embedded ftpshd on {} serving {} (user {}, password {})",
                     server.addr(),
                     server.root().display(),
@@ -501,6 +567,7 @@ impl Shell {
                     server.password()
                 );
             }
+            crate::signals::remove_on_exit(server.root());
             self.embedded = Some(server);
         }
         self.embedded

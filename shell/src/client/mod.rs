@@ -14,18 +14,29 @@
 //! algorithm selected.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ftpsh_core::{Reply, ReplyCode};
-use suppaftp::list::ListParser;
 use suppaftp::types::{FileType, Response};
-use suppaftp::{FtpError, FtpStream, ImplFtpStream, Mode, Status, TlsStream, TransferStream};
+use suppaftp::{FtpError, FtpStream, Mode, Status};
 use thiserror::Error;
 
 use crate::format::{Entry, Kind};
+
+mod cancel;
+mod parse;
+mod transfer;
+
+pub use cancel::Canceller;
+
+pub use parse::{
+    HASH_ALGORITHM, RemoteHash, parse_hash_feature, parse_hash_reply, parse_list_line, parse_mlsx,
+};
+use parse::is_verb_word;
 
 /// Bytes moved per read or write on a data connection.
 pub const CHUNK: usize = 64 * 1024;
@@ -33,13 +44,33 @@ pub const CHUNK: usize = 64 * 1024;
 /// How often a blocked transfer wakes up to check for Ctrl-C.
 const POLL: Duration = Duration::from_millis(200);
 
-/// How long a data connection may make no progress before the transfer is
-/// aborted (seconds, as in most servers' data timeouts).
-const DATA_STALL: Duration = Duration::from_secs(60);
+/// The default for every network wait (connect, reply, data connection,
+/// transfer progress): 300 s, lftp's `net:timeout`. Long, because a server
+/// may only answer a big upload once it has committed it to disk.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// How long to wait for a reply on the control connection. Long, because a
-/// server may only answer a big upload once it has committed it to disk.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How the connection waits and where a cancel can reach it.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The longest wait for the TCP connect, any reply, the data
+    /// connection, or progress of a transfer (`--timeout`).
+    pub timeout: Duration,
+    /// Shuts the sockets down from another thread (Ctrl-C).
+    pub canceller: Arc<Canceller>,
+    /// Set by Ctrl-C: checked between connect attempts and by the transfer
+    /// loops, which then send `ABOR`.
+    pub interrupt: Arc<AtomicBool>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            canceller: Arc::new(Canceller::new()),
+            interrupt: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
 
 /// Verbs that open a data connection or change its set-up; `quote` refuses
 /// them because their replies come in two parts, which would leave the
@@ -76,9 +107,13 @@ pub enum RemoteError {
         /// Bytes moved before the abort.
         bytes: u64,
     },
-    /// The data connection made no progress for too long.
-    #[error("data connection stalled for {}s; transfer aborted", DATA_STALL.as_secs())]
-    Stalled,
+    /// The data connection made no progress for this many seconds.
+    #[error("data connection stalled for {0} s; transfer aborted")]
+    Stalled(u64),
+    /// No reply (or no connection) within the timeout; the control
+    /// connection is out of step and dropped.
+    #[error("timed out waiting for the server (--timeout); disconnected")]
+    TimedOut,
     /// Reading or writing the local file failed; the transfer was aborted.
     #[error("{0}")]
     Local(io::Error),
@@ -99,7 +134,7 @@ impl RemoteError {
 
     /// True when the control connection can no longer be used.
     pub fn is_connection_lost(&self) -> bool {
-        matches!(self, Self::ConnectionLost(_))
+        matches!(self, Self::ConnectionLost(_) | Self::TimedOut)
             || matches!(self, Self::Reply(r) if r.code == ReplyCode::SERVICE_NOT_AVAILABLE)
     }
 }
@@ -142,6 +177,7 @@ fn to_reply(resp: &Response) -> Reply {
 fn map_err(e: FtpError) -> RemoteError {
     match e {
         FtpError::UnexpectedResponse(resp) => RemoteError::Reply(to_reply(&resp)),
+        FtpError::ConnectionError(io) if is_timeout(&io) => RemoteError::TimedOut,
         FtpError::ConnectionError(io) => RemoteError::ConnectionLost(io),
         FtpError::BadResponse => RemoteError::Protocol("malformed reply".to_owned()),
         FtpError::InvalidAddress(a) => RemoteError::Protocol(format!("bad passive address: {a}")),
@@ -206,77 +242,12 @@ const ANY_STATUS: &[Status] = &[
     Status::Unknown,
 ];
 
-/// The digest algorithm `hash` and `--verify` ask `HASH` for: the one the
-/// shell computes locally.
-pub const HASH_ALGORITHM: &str = "SHA-256";
-
-/// A `HASH` reply (draft-bryan-ftp-hash §3.2): `213 <algorithm>
-/// <start>-<end> <hex digest> <pathname>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteHash {
-    /// The algorithm the server used, as sent (e.g. `SHA-256`).
-    pub algorithm: String,
-    /// First byte of the range that was hashed.
-    pub start: u64,
-    /// End of the range that was hashed, as the server states it (ftpshd
-    /// sends the number of bytes hashed; the draft only requires end ≥
-    /// start).
-    pub end: u64,
-    /// The digest in lowercase hex.
-    pub hex: String,
-    /// The pathname as the server echoed it; may contain spaces.
-    pub path: String,
-}
-
-/// Parses the text of a `213` `HASH` reply (the part after the code):
-/// `<algorithm> <start>-<end> <hex digest> <pathname>`. The pathname is
-/// the rest of the line, spaces included; the digest must be an even
-/// number of hex digits and is returned in lowercase. `None` when the text
-/// does not have that shape.
-pub fn parse_hash_reply(text: &str) -> Option<RemoteHash> {
-    fn word(s: &str) -> Option<(&str, &str)> {
-        let s = s.trim_start_matches(' ');
-        let end = s.find(' ').unwrap_or(s.len());
-        (end > 0).then(|| (&s[..end], &s[end..]))
-    }
-    let (algorithm, rest) = word(text)?;
-    let (range, rest) = word(rest)?;
-    let (hex, rest) = word(rest)?;
-    let (start, end) = range.split_once('-')?;
-    let (start, end) = (start.parse::<u64>().ok()?, end.parse::<u64>().ok()?);
-    if end < start || hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let path = rest.strip_prefix(' ').unwrap_or(rest);
-    Some(RemoteHash {
-        algorithm: algorithm.to_owned(),
-        start,
-        end,
-        hex: hex.to_ascii_lowercase(),
-        path: path.to_owned(),
-    })
-}
-
-/// Parses the value of a `HASH` `FEAT` line (draft-bryan-ftp-hash §3.1):
-/// algorithms separated by `;`, the selected one marked with `*`
-/// (`SHA-1;SHA-256*;MD5`). Returns the algorithms (upper case, marks
-/// removed) and the selected one.
-pub fn parse_hash_feature(value: &str) -> (Vec<String>, Option<String>) {
-    let mut algorithms = Vec::new();
-    let mut selected = None;
-    for item in value.split(';').map(str::trim).filter(|i| !i.is_empty()) {
-        let name = item.trim_end_matches('*').to_ascii_uppercase();
-        if item.ends_with('*') {
-            selected = Some(name.clone());
-        }
-        algorithms.push(name);
-    }
-    (algorithms, selected)
-}
-
 /// One logged-in (or logging-in) control connection.
 pub struct Connection {
     ftp: FtpStream,
+    settings: Settings,
+    /// This connection's id in the [`Canceller`].
+    id: u64,
     host: String,
     port: u16,
     password: String,
@@ -304,37 +275,50 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// Opens the control connection to `host:port` and reads the `220`
-    /// greeting (RFC 959 §5.4). `timeout` bounds the TCP connect.
+    /// greeting (RFC 959 §5.4). The connect, the greeting and every later
+    /// reply wait at most `settings.timeout`; Ctrl-C (the interrupt flag)
+    /// stops the connect between attempts of at most 250 ms, and the
+    /// canceller reaches every later wait. This is the one place a
+    /// connection is set up (TLS would wrap the stream here).
     ///
     /// # Errors
     /// [`RemoteError::ConnectionLost`] when no address accepts the
-    /// connection, [`RemoteError::Reply`] for a greeting other than 220
-    /// (e.g. `421` when the server is full).
-    pub fn open(host: &str, port: u16, timeout: Duration) -> Result<Self, RemoteError> {
+    /// connection, [`RemoteError::TimedOut`], [`RemoteError::Interrupted`],
+    /// [`RemoteError::Reply`] for a greeting other than 220 (e.g. `421`
+    /// when the server is full).
+    pub fn open(host: &str, port: u16, settings: &Settings) -> Result<Self, RemoteError> {
         let addrs: Vec<_> = (host, port)
             .to_socket_addrs()
             .map_err(RemoteError::ConnectionLost)?
             .collect();
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "host has no address");
-        let mut stream = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = e,
-            }
-        }
-        let stream = stream.ok_or(RemoteError::ConnectionLost(last))?;
+        let stream = connect_any(&addrs, settings)?;
         stream
-            .set_read_timeout(Some(CONTROL_TIMEOUT))
+            .set_read_timeout(Some(settings.timeout))
+            .and_then(|()| stream.set_write_timeout(Some(settings.timeout)))
             .map_err(RemoteError::ConnectionLost)?;
+        let id = settings.canceller.new_id();
+        settings.canceller.register(id, false, &stream);
         let host_port = match stream.peer_addr() {
             Ok(a) => a.to_string(),
             Err(_) => format!("{host}:{port}"),
         };
-        let mut ftp = FtpStream::connect_with_stream(stream).map_err(map_err)?;
+        let data_settings = settings.clone();
+        let ftp = FtpStream::connect_with_stream(stream).map_err(map_err);
+        let ftp = match ftp {
+            Ok(ftp) => ftp,
+            Err(e) => {
+                settings.canceller.forget(id);
+                return Err(e);
+            }
+        };
+        let mut ftp = ftp.passive_stream_builder(move |addr: SocketAddr| {
+            let s = TcpStream::connect_timeout(&addr, data_settings.timeout)
+                .map_err(FtpError::ConnectionError)?;
+            let _ = s.set_read_timeout(Some(data_settings.timeout));
+            let _ = s.set_write_timeout(Some(data_settings.timeout));
+            data_settings.canceller.register(id, true, &s);
+            Ok(s)
+        });
         // Servers behind NAT announce an unreachable address in 227; the
         // control connection's peer is the one that works.
         ftp.set_passive_nat_workaround(true);
@@ -343,6 +327,8 @@ impl Connection {
         let banner = to_reply(&Response::new(Status::Ready, banner_text.into_bytes()));
         Ok(Self {
             ftp,
+            settings: settings.clone(),
+            id,
             host: host.to_owned(),
             port,
             password: String::new(),
@@ -355,6 +341,11 @@ impl Connection {
             extended_passive: true,
             hash_selected: None,
         })
+    }
+
+    /// The settings the connection was opened with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The `220` greeting.
@@ -443,8 +434,13 @@ impl Connection {
     }
 
     fn learn_features(&mut self) {
-        if let Ok(features) = self.ftp.feat() {
-            for (name, value) in features {
+        // Read as a plain reply rather than with suppaftp's `feat()`,
+        // which waits for a `211 End` line that the one-line form
+        // `211 No features` (RFC 2389 §3.2) never sends.
+        if let Ok(reply) = self.raw("FEAT")
+            && reply.code.0 == 211
+        {
+            for (name, value) in parse::parse_feat(&reply.lines) {
                 let name = name.trim().to_ascii_uppercase();
                 if is_verb_word(&name) {
                     self.server_verbs.insert(name.clone());
@@ -639,6 +635,7 @@ impl Connection {
         &mut self,
         mut f: impl FnMut(&mut FtpStream) -> Result<T, FtpError>,
     ) -> Result<T, RemoteError> {
+        self.settings.canceller.forget_data(self.id);
         match f(&mut self.ftp) {
             Err(FtpError::UnexpectedResponse(resp)) if self.extended_passive => {
                 let reply = to_reply(&resp);
@@ -678,147 +675,6 @@ impl Connection {
         Ok(lines.iter().filter_map(|l| parse_list_line(l)).collect())
     }
 
-    /// Downloads `remote` (`RETR`, RFC 959 §4.1.3) into `sink` in chunks
-    /// of [`CHUNK`] bytes, calling `progress` with the running total.
-    /// Setting `interrupt` aborts the transfer with `ABOR`. Returns the
-    /// bytes received.
-    ///
-    /// # Errors
-    /// The server's refusal or failure reply, [`RemoteError::Interrupted`],
-    /// [`RemoteError::Stalled`], [`RemoteError::Local`] when `sink` fails.
-    pub fn download(
-        &mut self,
-        remote: &str,
-        sink: &mut dyn Write,
-        progress: &mut dyn FnMut(u64),
-        interrupt: &AtomicBool,
-    ) -> Result<u64, RemoteError> {
-        let mut stream = self.with_data(|ftp| ftp.retr_as_stream(remote))?;
-        // A short read timeout lets the loop notice Ctrl-C while the
-        // server is slow.
-        let _ = stream.get_ref().get_ref().set_read_timeout(Some(POLL));
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0u64;
-        let mut idle = Duration::ZERO;
-        loop {
-            if interrupt.load(Ordering::Relaxed) {
-                let aborted = abort_download(&mut self.ftp, stream);
-                self.settle_after_abort(aborted)?;
-                return Err(RemoteError::Interrupted { bytes: total });
-            }
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    idle = Duration::ZERO;
-                    if let Err(e) = sink.write_all(&buf[..n]) {
-                        let aborted = self.ftp.abort(stream);
-                        self.settle_after_abort(aborted)?;
-                        return Err(RemoteError::Local(e));
-                    }
-                    total += n as u64;
-                    progress(total);
-                }
-                Err(e) if is_timeout(&e) => {
-                    idle += POLL;
-                    if idle >= DATA_STALL {
-                        let aborted = self.ftp.abort(stream);
-                        self.settle_after_abort(aborted)?;
-                        return Err(RemoteError::Stalled);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // The completion reply (426/451) explains it better
-                    // than the socket error.
-                    return Err(match stream.finish() {
-                        Err(err) => map_err(err),
-                        Ok(()) => RemoteError::ConnectionLost(e),
-                    });
-                }
-            }
-        }
-        stream.finish().map_err(map_err)?;
-        Ok(total)
-    }
-
-    /// Uploads `source` to `remote` (`STOR`, RFC 959 §4.1.3) in chunks of
-    /// [`CHUNK`] bytes, calling `progress` with the running total. Setting
-    /// `interrupt` aborts with `ABOR`, so the server discards the partial
-    /// file instead of committing it. Returns the bytes sent.
-    ///
-    /// # Errors
-    /// The server's refusal or failure reply, [`RemoteError::Interrupted`],
-    /// [`RemoteError::Stalled`], [`RemoteError::Local`] when `source` fails.
-    pub fn upload(
-        &mut self,
-        remote: &str,
-        source: &mut dyn Read,
-        progress: &mut dyn FnMut(u64),
-        interrupt: &AtomicBool,
-    ) -> Result<u64, RemoteError> {
-        let mut stream = self.with_data(|ftp| ftp.put_with_stream(remote))?;
-        let _ = stream.get_ref().get_ref().set_write_timeout(Some(POLL));
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0u64;
-        loop {
-            if interrupt.load(Ordering::Relaxed) {
-                let aborted = abort_upload(&mut self.ftp, stream);
-                self.settle_after_abort(aborted)?;
-                return Err(RemoteError::Interrupted { bytes: total });
-            }
-            let n = match source.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let aborted = abort_upload(&mut self.ftp, stream);
-                    self.settle_after_abort(aborted)?;
-                    return Err(RemoteError::Local(e));
-                }
-            };
-            let mut sent = 0;
-            let mut idle = Duration::ZERO;
-            while sent < n {
-                if interrupt.load(Ordering::Relaxed) {
-                    let aborted = abort_upload(&mut self.ftp, stream);
-                    self.settle_after_abort(aborted)?;
-                    return Err(RemoteError::Interrupted { bytes: total });
-                }
-                match stream.write(&buf[sent..n]) {
-                    Ok(0) => {
-                        return Err(match stream.finish() {
-                            Err(err) => map_err(err),
-                            Ok(()) => RemoteError::ConnectionLost(io::ErrorKind::WriteZero.into()),
-                        });
-                    }
-                    Ok(k) => {
-                        sent += k;
-                        total += k as u64;
-                        idle = Duration::ZERO;
-                        progress(total);
-                    }
-                    Err(e) if is_timeout(&e) => {
-                        idle += POLL;
-                        if idle >= DATA_STALL {
-                            let aborted = abort_upload(&mut self.ftp, stream);
-                            self.settle_after_abort(aborted)?;
-                            return Err(RemoteError::Stalled);
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        return Err(match stream.finish() {
-                            Err(err) => map_err(err),
-                            Ok(()) => RemoteError::ConnectionLost(e),
-                        });
-                    }
-                }
-            }
-        }
-        stream.finish().map_err(map_err)?;
-        Ok(total)
-    }
-
     /// Brings the control connection back in step after `ABOR`.
     ///
     /// An abort yields two replies, one for the transfer and one for
@@ -844,7 +700,7 @@ impl Connection {
     /// and back in the same directory.
     fn reopen(&mut self) -> Result<(), RemoteError> {
         let cwd = self.cwd.clone();
-        let mut fresh = Self::open(&self.host, self.port, Duration::from_secs(10))?;
+        let mut fresh = Self::open(&self.host, self.port, &self.settings)?;
         fresh.login(&self.user.clone(), &self.password.clone())?;
         if fresh.cwd != cwd {
             fresh.cd(&cwd)?;
@@ -865,35 +721,39 @@ impl Connection {
     }
 }
 
-/// Aborts a download on Ctrl-C. When the data connection has already
-/// reached its end the transfer is complete and the server has sent, or is
-/// about to send, its `226`: sending `ABOR` then would leave a second,
-/// unexpected reply, so the transfer is simply finished.
-fn abort_download<T: TlsStream>(
-    ftp: &mut ImplFtpStream<T>,
-    stream: TransferStream<T>,
-) -> Result<(), FtpError> {
-    let socket = stream.get_ref().get_ref();
-    let _ = socket.set_nonblocking(true);
-    let mut probe = [0u8; 1];
-    let at_end = matches!(socket.peek(&mut probe), Ok(0));
-    if at_end {
-        stream.finish()
-    } else {
-        ftp.abort(stream)
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.settings.canceller.forget(self.id);
     }
 }
 
-/// Aborts an upload with `ABOR`. The data connection is reset rather than
-/// closed: to a server that only reads the control connection between
-/// transfers, a normal close is an ordinary end of file and would commit
-/// the partial upload under its final name.
-fn abort_upload<T: TlsStream>(
-    ftp: &mut ImplFtpStream<T>,
-    stream: TransferStream<T>,
-) -> Result<(), FtpError> {
-    let _ = socket2::SockRef::from(stream.get_ref().get_ref()).set_linger(Some(Duration::ZERO));
-    ftp.abort(stream)
+/// Connects to the first address that accepts within `settings.timeout`,
+/// in attempts of at most 250 ms so that Ctrl-C is noticed.
+fn connect_any(addrs: &[SocketAddr], settings: &Settings) -> Result<TcpStream, RemoteError> {
+    const SLICE: Duration = Duration::from_millis(250);
+    let deadline = Instant::now() + settings.timeout;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "host has no address");
+    for addr in addrs {
+        loop {
+            if settings.interrupt.load(Ordering::Relaxed) || settings.canceller.is_cancelled() {
+                return Err(RemoteError::Interrupted { bytes: 0 });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RemoteError::TimedOut);
+            }
+            match TcpStream::connect_timeout(addr, left.min(SLICE)) {
+                Ok(s) => return Ok(s),
+                Err(e) if is_timeout(&e) => {}
+                Err(e) => {
+                    last = e;
+                    break;
+                }
+            }
+        }
+    }
+    Err(RemoteError::ConnectionLost(last))
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -903,194 +763,9 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// A verb-like word: 3 to 8 ASCII capital letters.
-fn is_verb_word(word: &str) -> bool {
-    (3..=8).contains(&word.len()) && word.bytes().all(|b| b.is_ascii_uppercase())
-}
-
-/// Parses one `MLSD`/`MLST` entry (RFC 3659 §7.2: `facts; name`). The
-/// current and parent directory entries (`type=cdir`/`pdir`) are dropped.
-pub fn parse_mlsx(line: &str) -> Option<Entry> {
-    let (facts, name) = match line.strip_prefix(' ') {
-        Some(name) => ("", name),
-        None => {
-            let end = line.find("; ")?;
-            (&line[..end], &line[end + 2..])
-        }
-    };
-    let mut kind = Kind::File;
-    let mut size = None;
-    let mut modified = None;
-    for fact in facts.split(';') {
-        let Some((key, value)) = fact.split_once('=') else {
-            continue;
-        };
-        match key.to_ascii_lowercase().as_str() {
-            "type" => {
-                kind = match value.to_ascii_lowercase().as_str() {
-                    "file" => Kind::File,
-                    "dir" => Kind::Dir,
-                    "cdir" | "pdir" => return None,
-                    v if v.starts_with("os.unix=slink") || v.starts_with("os.unix=symlink") => {
-                        Kind::Link
-                    }
-                    _ => Kind::Other,
-                }
-            }
-            "size" => size = value.parse().ok(),
-            "modify" => modified = parse_mlsx_time(value),
-            _ => {}
-        }
-    }
-    let name = name.trim_end_matches(['\r', '\n']);
-    if name.is_empty() || name == "." || name == ".." {
-        return None;
-    }
-    // MLST answers with a path; a listing entry is its last component.
-    let name = name.rsplit('/').find(|c| !c.is_empty()).unwrap_or(name);
-    Some(Entry {
-        name: name.to_owned(),
-        kind,
-        size,
-        modified,
-    })
-}
-
-/// `YYYYMMDDHHMMSS[.sss]` (RFC 3659 §2.3), UTC.
-fn parse_mlsx_time(value: &str) -> Option<SystemTime> {
-    let digits = value.get(..14)?;
-    let n = |r: std::ops::Range<usize>| digits.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
-    let (h, mi, s) = (n(8..10)?, n(10..12)?, n(12..14)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // Days from civil (Howard Hinnant), the inverse of format's.
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
-    u64::try_from(secs)
-        .ok()
-        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
-}
-
-/// Parses one `LIST` line in Unix `ls -l` or DOS format; `total N` lines
-/// and `.`/`..` are dropped, anything else unparseable is kept as a name.
-pub fn parse_list_line(line: &str) -> Option<Entry> {
-    let line = line.trim_end_matches(['\r', '\n']);
-    if line.is_empty() || line.starts_with("total ") {
-        return None;
-    }
-    let file = ListParser::parse_posix(line).or_else(|_| ListParser::parse_dos(line));
-    let entry = match file {
-        Ok(f) => Entry {
-            name: f.name().to_owned(),
-            kind: if f.is_directory() {
-                Kind::Dir
-            } else if f.is_symlink() {
-                Kind::Link
-            } else {
-                Kind::File
-            },
-            size: Some(f.size() as u64),
-            modified: Some(f.modified()),
-        },
-        Err(_) => Entry {
-            name: line.to_owned(),
-            kind: Kind::Other,
-            size: None,
-            modified: None,
-        },
-    };
-    (entry.name != "." && entry.name != "..").then_some(entry)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mlsx_lines() {
-        let e = parse_mlsx("type=file;size=47;modify=20240229123456; baca saya.txt").unwrap();
-        assert_eq!(e.name, "baca saya.txt");
-        assert_eq!(e.kind, Kind::File);
-        assert_eq!(e.size, Some(47));
-        assert_eq!(
-            crate::format::utc_minute(e.modified.unwrap()),
-            "2024-02-29 12:34"
-        );
-        let d = parse_mlsx("type=dir;modify=20240101000000; Folder_Tes").unwrap();
-        assert_eq!(d.kind, Kind::Dir);
-        assert!(parse_mlsx("type=cdir; .").is_none());
-        assert!(parse_mlsx("type=pdir; ..").is_none());
-        assert_eq!(
-            parse_mlsx("type=file;size=1; /docs/a.txt").unwrap().name,
-            "a.txt"
-        );
-        assert!(parse_mlsx("garbage").is_none());
-    }
-
-    #[test]
-    fn list_lines() {
-        let e = parse_list_line(
-            "-rw-r--r--    1 1000     1000           47 Feb 28 12:34 baca_saya.txt",
-        )
-        .unwrap();
-        assert_eq!(
-            (e.name.as_str(), e.kind, e.size),
-            ("baca_saya.txt", Kind::File, Some(47))
-        );
-        let d = parse_list_line("drwxr-xr-x 2 u g 4096 Jan 1 2024 Folder_Tes").unwrap();
-        assert_eq!(d.kind, Kind::Dir);
-        assert!(parse_list_line("total 12").is_none());
-        let odd = parse_list_line("something odd").unwrap();
-        assert_eq!(odd.kind, Kind::Other);
-    }
-
-    #[test]
-    fn hash_replies() {
-        let digest = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
-        let h = parse_hash_reply(&format!("SHA-256 0-4 {digest} my docs/a b.txt")).unwrap();
-        assert_eq!(h.algorithm, "SHA-256");
-        assert_eq!((h.start, h.end), (0, 4));
-        assert_eq!(h.hex, digest.to_ascii_lowercase());
-        assert_eq!(h.path, "my docs/a b.txt");
-        let empty = parse_hash_reply("SHA-256 0-0 e3b0 empty.txt").unwrap();
-        assert_eq!((empty.end, empty.path.as_str()), (0, "empty.txt"));
-        for bad in [
-            "",
-            "SHA-256",
-            "SHA-256 0-4",
-            "SHA-256 0-4 abc file",
-            "SHA-256 4-0 abcd file",
-            "SHA-256 x-4 abcd file",
-            "SHA-256 0_4 abcd file",
-            "SHA-256 0-4 zz file",
-        ] {
-            assert!(parse_hash_reply(bad).is_none(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn hash_features() {
-        assert_eq!(
-            parse_hash_feature("SHA-256*"),
-            (vec!["SHA-256".to_owned()], Some("SHA-256".to_owned()))
-        );
-        assert_eq!(
-            parse_hash_feature("SHA-1*;sha-256;MD5"),
-            (
-                vec!["SHA-1".to_owned(), "SHA-256".to_owned(), "MD5".to_owned()],
-                Some("SHA-1".to_owned())
-            )
-        );
-        assert_eq!(parse_hash_feature(""), (vec![], None));
-    }
 
     #[test]
     fn replies_keep_code_and_text() {

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::commands;
 use crate::shell::{CmdError, Shell};
+
+pub(crate) mod basic;
+mod transfer;
 
 /// What a positional argument names, which decides how it completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +122,7 @@ pub static VERBS: &[Verb] = &[
                   ~/.netrc, or a prompt. While connected it only says so.",
         extension: None,
         online: false,
-        run: commands::connme,
+        run: basic::connme,
     },
     Verb {
         name: "byebye",
@@ -134,7 +136,7 @@ pub static VERBS: &[Verb] = &[
                   embedded server keeps its files until the shell exits.",
         extension: None,
         online: true,
-        run: commands::byebye,
+        run: basic::byebye,
     },
     Verb {
         name: "ls",
@@ -153,7 +155,7 @@ pub static VERBS: &[Verb] = &[
                   MLSD when the server has it, else LIST.",
         extension: None,
         online: true,
-        run: commands::ls,
+        run: basic::ls,
     },
     Verb {
         name: "rm",
@@ -167,7 +169,7 @@ pub static VERBS: &[Verb] = &[
                   `rm: nope.txt: 550 ...`.",
         extension: None,
         online: true,
-        run: commands::rm,
+        run: basic::rm,
     },
     Verb {
         name: "size",
@@ -180,7 +182,7 @@ pub static VERBS: &[Verb] = &[
         details: "Prints `FILE: 1.23 MiB (1289748 bytes)`; 1 MiB = 2^20 bytes.",
         extension: None,
         online: true,
-        run: commands::size,
+        run: basic::size,
     },
     Verb {
         name: "hash",
@@ -197,7 +199,7 @@ pub static VERBS: &[Verb] = &[
                   first. Without HASH it fails with `hash: server has no HASH command`.",
         extension: Some("HASH"),
         online: true,
-        run: commands::hash,
+        run: basic::hash,
     },
     Verb {
         name: "upload",
@@ -228,7 +230,7 @@ pub static VERBS: &[Verb] = &[
                   before sending anything.",
         extension: None,
         online: true,
-        run: commands::upload,
+        run: transfer::upload,
     },
     Verb {
         name: "download",
@@ -258,7 +260,7 @@ pub static VERBS: &[Verb] = &[
                   HASH fails before downloading anything.",
         extension: None,
         online: true,
-        run: commands::download,
+        run: transfer::download,
     },
     Verb {
         name: "pwd",
@@ -271,7 +273,7 @@ pub static VERBS: &[Verb] = &[
         details: "",
         extension: None,
         online: true,
-        run: commands::pwd,
+        run: basic::pwd,
     },
     Verb {
         name: "cd",
@@ -284,7 +286,7 @@ pub static VERBS: &[Verb] = &[
         details: "",
         extension: None,
         online: true,
-        run: commands::cd,
+        run: basic::cd,
     },
     Verb {
         name: "mkdir",
@@ -297,7 +299,7 @@ pub static VERBS: &[Verb] = &[
         details: "",
         extension: None,
         online: true,
-        run: commands::mkdir,
+        run: basic::mkdir,
     },
     Verb {
         name: "rmdir",
@@ -310,7 +312,7 @@ pub static VERBS: &[Verb] = &[
         details: "",
         extension: None,
         online: true,
-        run: commands::rmdir,
+        run: basic::rmdir,
     },
     Verb {
         name: "mv",
@@ -323,7 +325,7 @@ pub static VERBS: &[Verb] = &[
         details: "",
         extension: None,
         online: true,
-        run: commands::mv,
+        run: basic::mv,
     },
     Verb {
         name: "lcd",
@@ -336,7 +338,7 @@ pub static VERBS: &[Verb] = &[
         details: "Without DIR, goes back to the directory the shell started in.",
         extension: None,
         online: false,
-        run: commands::lcd,
+        run: basic::lcd,
     },
     Verb {
         name: "lpwd",
@@ -349,7 +351,7 @@ pub static VERBS: &[Verb] = &[
         details: "",
         extension: None,
         online: false,
-        run: commands::lpwd,
+        run: basic::lpwd,
     },
     Verb {
         name: "lls",
@@ -362,7 +364,7 @@ pub static VERBS: &[Verb] = &[
         details: "Same format as ls.",
         extension: None,
         online: false,
-        run: commands::lls,
+        run: basic::lls,
     },
     Verb {
         name: "lcmp",
@@ -376,7 +378,7 @@ pub static VERBS: &[Verb] = &[
                   round trip: upload a file, download it under a new name, lcmp the two.",
         extension: None,
         online: false,
-        run: commands::lcmp,
+        run: basic::lcmp,
     },
     Verb {
         name: "sha256",
@@ -389,7 +391,7 @@ pub static VERBS: &[Verb] = &[
         details: "Prints `DIGEST  FILE`, like sha256sum.",
         extension: None,
         online: false,
-        run: commands::sha256,
+        run: basic::sha256,
     },
     Verb {
         name: "quote",
@@ -404,7 +406,7 @@ pub static VERBS: &[Verb] = &[
                   server advertises beyond these can also be run by name, e.g. `syst`.",
         extension: None,
         online: true,
-        run: commands::quote,
+        run: basic::quote,
     },
     Verb {
         name: "help",
@@ -417,7 +419,7 @@ pub static VERBS: &[Verb] = &[
         details: "",
         extension: None,
         online: false,
-        run: commands::help,
+        run: basic::help,
     },
     Verb {
         name: "exit",
@@ -430,7 +432,7 @@ pub static VERBS: &[Verb] = &[
         details: "",
         extension: None,
         online: false,
-        run: commands::exit,
+        run: basic::exit,
     },
 ];
 
@@ -519,6 +521,28 @@ impl Verb {
         }
         s
     }
+}
+
+/// The man page's `SHELL VERBS` section (roff), from [`VERBS`].
+pub fn man_section() -> String {
+    fn roff(s: &str) -> String {
+        let s = s.replace('\\', "\\e").replace('-', "\\-");
+        match s.strip_prefix(['.', '\'']) {
+            Some(_) => format!("\\&{s}"),
+            None => s,
+        }
+    }
+    let mut s = String::from(".SH \"SHELL VERBS\"\n");
+    for v in VERBS {
+        let _ = writeln!(s, ".TP\n\\fB{}\\fR", roff(v.usage));
+        let _ = writeln!(s, "{}", roff(v.summary));
+        for f in v.flags {
+            let value = f.value.map(|v| format!(" {v}")).unwrap_or_default();
+            let _ = writeln!(s, ".br\n{}{}  {}", roff(f.name), roff(&value), roff(f.help));
+        }
+        let _ = writeln!(s, ".br\n{}", roff(v.details));
+    }
+    s
 }
 
 /// Splits `text` into lines of at most `width` characters at spaces (a
