@@ -182,15 +182,15 @@ fn connected_is_said_only_after_the_login() {
     assert!(all.contains("530"), "{all}");
 }
 
-/// The embedded server's temporary roots that exist now.
-fn embedded_roots() -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(std::env::temp_dir())
+/// The embedded server's temporary roots in `dir`.
+fn embedded_roots(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
         .unwrap()
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("ftpsh-embedded-"))
+                .is_some_and(|n| n.to_string_lossy().starts_with("ftpsh-root-"))
         })
         .collect()
 }
@@ -202,10 +202,11 @@ fn sigterm_and_sighup_remove_the_embedded_root() {
         nix::sys::signal::Signal::SIGHUP,
         nix::sys::signal::Signal::SIGINT,
     ] {
-        let before = embedded_roots();
+        let tmp = tempfile::tempdir().unwrap();
         // Commands on a pipe that stays open: the shell waits for more.
         let mut child = ftpsh()
             .arg("--no-progress")
+            .env("TMPDIR", tmp.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -220,10 +221,7 @@ fn sigterm_and_sighup_remove_the_embedded_root() {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         assert_eq!(line, "/\n");
-        let created: Vec<_> = embedded_roots()
-            .into_iter()
-            .filter(|p| !before.contains(p))
-            .collect();
+        let created = embedded_roots(tmp.path());
         assert_eq!(created.len(), 1, "{created:?}");
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
         nix::sys::signal::kill(pid, signal).unwrap();

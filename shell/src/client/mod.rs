@@ -32,6 +32,7 @@ mod parse;
 mod transfer;
 
 pub use cancel::Canceller;
+pub use transfer::Upload;
 
 pub use parse::{
     HASH_ALGORITHM, RemoteHash, parse_hash_feature, parse_hash_reply, parse_list_line, parse_mlsx,
@@ -675,6 +676,15 @@ impl Connection {
         Ok(lines.iter().filter_map(|l| parse_list_line(l)).collect())
     }
 
+    /// The server's own `LIST` lines for `dir` (RFC 959 §4.1.3), as sent:
+    /// what `ls -l` shows.
+    ///
+    /// # Errors
+    /// The server's refusal (`550`, `450`).
+    pub fn list_raw(&mut self, dir: Option<&str>) -> Result<Vec<String>, RemoteError> {
+        self.with_data(|ftp| ftp.list(dir))
+    }
+
     /// Brings the control connection back in step after `ABOR`.
     ///
     /// An abort yields two replies, one for the transfer and one for
@@ -686,8 +696,8 @@ impl Connection {
     /// again in the same directory, the only way to be sure of the next
     /// reply.
     fn settle_after_abort(&mut self, aborted: Result<(), FtpError>) -> Result<(), RemoteError> {
-        if let Err(FtpError::ConnectionError(e)) = aborted {
-            return Err(RemoteError::ConnectionLost(e));
+        if let Err(e @ FtpError::ConnectionError(_)) = aborted {
+            return Err(map_err(e));
         }
         let noop = self.raw("NOOP")?;
         if noop.code == ReplyCode::OK {

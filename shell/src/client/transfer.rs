@@ -9,11 +9,24 @@ use suppaftp::{FtpError, ImplFtpStream, TlsStream, TransferStream};
 
 use super::{CHUNK, Connection, POLL, RemoteError, is_timeout, map_err};
 
+/// How an upload writes the remote file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    /// `STOR`: create or replace.
+    Store,
+    /// `REST offset` then `STOR`: continue a partial file at `offset`.
+    Restart(u64),
+    /// `APPE`: append to the end (resume on servers without `REST` for
+    /// `STOR`).
+    Append,
+}
+
 impl Connection {
     /// Downloads `remote` (`RETR`, RFC 959 §4.1.3) into `sink` in chunks
     /// of [`CHUNK`] bytes, calling `progress` with the running total.
-    /// Setting `interrupt` aborts the transfer with `ABOR`. Returns the
-    /// bytes received.
+    /// With `offset` > 0 the transfer starts there (`REST offset` right
+    /// before `RETR`, RFC 3659 §5). Setting `interrupt` aborts the
+    /// transfer with `ABOR`. Returns the bytes received.
     ///
     /// # Errors
     /// The server's refusal or failure reply, [`RemoteError::Interrupted`],
@@ -21,11 +34,17 @@ impl Connection {
     pub fn download(
         &mut self,
         remote: &str,
+        offset: u64,
         sink: &mut dyn Write,
         progress: &mut dyn FnMut(u64),
         interrupt: &AtomicBool,
     ) -> Result<u64, RemoteError> {
-        let mut stream = self.with_data(|ftp| ftp.retr_as_stream(remote))?;
+        let offset = usize::try_from(offset)
+            .map_err(|_| RemoteError::Protocol("offset too large".to_owned()))?;
+        let mut stream = self.with_data(|ftp| {
+            ftp.resume_transfer(offset)?;
+            ftp.retr_as_stream(remote)
+        })?;
         // A short read timeout lets the loop notice Ctrl-C while the
         // server is slow.
         let _ = stream.get_ref().get_ref().set_read_timeout(Some(POLL));
@@ -73,8 +92,8 @@ impl Connection {
         Ok(total)
     }
 
-    /// Uploads `source` to `remote` (`STOR`, RFC 959 §4.1.3) in chunks of
-    /// [`CHUNK`] bytes, calling `progress` with the running total. Setting
+    /// Uploads `source` to `remote` (`STOR`, `REST`+`STOR` or `APPE`, RFC
+    /// 959 §4.1.3, RFC 3659 §5, as `how` says) in chunks of [`CHUNK`] bytes, calling `progress` with the running total. Setting
     /// `interrupt` aborts with `ABOR`, so the server discards the partial
     /// file instead of committing it. Returns the bytes sent.
     ///
@@ -84,11 +103,19 @@ impl Connection {
     pub fn upload(
         &mut self,
         remote: &str,
+        how: Upload,
         source: &mut dyn Read,
         progress: &mut dyn FnMut(u64),
         interrupt: &AtomicBool,
     ) -> Result<u64, RemoteError> {
-        let mut stream = self.with_data(|ftp| ftp.put_with_stream(remote))?;
+        let mut stream = self.with_data(|ftp| match how {
+            Upload::Store => ftp.put_with_stream(remote),
+            Upload::Restart(offset) => {
+                ftp.resume_transfer(usize::try_from(offset).unwrap_or(usize::MAX))?;
+                ftp.put_with_stream(remote)
+            }
+            Upload::Append => ftp.append_with_stream(remote),
+        })?;
         let _ = stream.get_ref().get_ref().set_write_timeout(Some(POLL));
         let mut buf = vec![0u8; CHUNK];
         let mut total = 0u64;

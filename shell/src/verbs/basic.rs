@@ -44,12 +44,28 @@ pub fn byebye(sh: &mut Shell, _args: &Args, out: &mut dyn Write) -> Result<(), C
     Ok(())
 }
 
-/// `ls [DIR]`.
+/// `ls [-l] [-1] [DIR]`.
 pub fn ls(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
     let dir = args.get(0).map(normalize_separators);
+    if args.has("-l") {
+        let result = sh.conn("ls")?.list_raw(dir.as_deref());
+        let lines = result.map_err(|e| sh.remote_err("ls", dir.as_deref().unwrap_or("."), e))?;
+        for line in lines {
+            say!(out, "{}", line.trim_end_matches(['\r', '\n']));
+        }
+        return Ok(());
+    }
     let result = sh.conn("ls")?.list(dir.as_deref());
     let entries = result.map_err(|e| sh.remote_err("ls", dir.as_deref().unwrap_or("."), e))?;
     sh.cache_listing(dir.as_deref(), &entries);
+    if args.has("-1") {
+        let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        names.sort_unstable();
+        for name in names {
+            say!(out, "{name}");
+        }
+        return Ok(());
+    }
     for line in format::listing(&entries, !sh.options().deterministic) {
         say!(out, "{line}");
     }

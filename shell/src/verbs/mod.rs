@@ -143,12 +143,19 @@ pub static VERBS: &[Verb] = &[
         aliases: &["dir", "list"],
         args: &[ArgKind::RemoteDir],
         required: 0,
-        flags: &[Flag {
-            name: "-l",
-            value: None,
-            help: "long listing (the only format; accepted out of habit)",
-        }],
-        usage: "ls [-l] [DIR]",
+        flags: &[
+            Flag {
+                name: "-l",
+                value: None,
+                help: "the server's own LIST lines (permissions, owner where it gives them)",
+            },
+            Flag {
+                name: "-1",
+                value: None,
+                help: "names only, one per line",
+            },
+        ],
+        usage: "ls [-l] [-1] [DIR]",
         summary: "list a remote directory",
         details: "One line per entry, sorted by name: type (d directory, - file, l link), size \
                   in bytes, modification time (UTC; left out in batch mode) and name. Uses \
@@ -213,12 +220,17 @@ pub static VERBS: &[Verb] = &[
                 help: "overwrite an existing remote file; allow an extension change",
             },
             Flag {
+                name: "-c",
+                value: None,
+                help: "continue a partial remote file (REST+STOR, or APPE)",
+            },
+            Flag {
                 name: "--verify",
                 value: None,
                 help: "compare the SHA-256 of the bytes sent with the server's HASH",
             },
         ],
-        usage: "upload [-f] [--verify] FILE [DEST]",
+        usage: "upload [-f] [-c] [--verify] FILE [DEST]",
         summary: "send a local file (STOR)",
         details: "DEST is a new name (b.txt), a directory and a new name (dir\\b.txt or \
                   dir/b.txt; a backslash is a separator), or a directory (dir/). An existing \
@@ -227,10 +239,27 @@ pub static VERBS: &[Verb] = &[
                   they are sent and, after the server's 226, compared with HASH of the new \
                   remote file; on a mismatch the command fails naming both digests (the \
                   remote file is left in place). --verify on a server without HASH fails \
-                  before sending anything.",
+                  before sending anything. -c continues a remote file that an interrupted \
+                  upload left short: from its SIZE on, with REST and STOR (RFC 3659 §5), or \
+                  APPE where the server refuses REST. FILE - reads standard input (DEST \
+                  required): `tar c dir | ftpsh -c 'upload - dir.tar' URL`.",
         extension: None,
         online: true,
         run: transfer::upload,
+    },
+    Verb {
+        name: "cat",
+        aliases: &[],
+        args: &[ArgKind::Remote],
+        required: 1,
+        flags: &[],
+        usage: "cat FILE",
+        summary: "write a remote file to standard output (RETR)",
+        details: "The file's bytes, unchanged, on standard output: `ftpsh -c 'cat a.txt' URL | \
+                  sha256sum`. Nothing else is written to standard output.",
+        extension: None,
+        online: true,
+        run: transfer::cat,
     },
     Verb {
         name: "download",
@@ -244,20 +273,29 @@ pub static VERBS: &[Verb] = &[
                 help: "overwrite an existing local file; allow an extension change",
             },
             Flag {
+                name: "-c",
+                value: None,
+                help: "continue the partial file an interrupted download kept (REST)",
+            },
+            Flag {
                 name: "--verify",
                 value: None,
                 help: "compare the SHA-256 of the bytes received with the server's HASH",
             },
         ],
-        usage: "download [-f] [--verify] FILE [DEST]",
+        usage: "download [-f] [-c] [--verify] FILE [DEST]",
         summary: "fetch a remote file (RETR)",
-        details: "DEST as for upload, on the local side. The file is written to a temporary \
-                  file beside the target and renamed into place only when complete, so an \
-                  interrupted download leaves nothing behind. With --verify the SHA-256 of \
-                  the bytes is computed as they arrive and compared with the server's HASH \
-                  of the file before the rename; on a mismatch the temporary file is removed \
-                  and the command fails naming both digests. --verify on a server without \
-                  HASH fails before downloading anything.",
+        details: "DEST as for upload, on the local side; - is standard output. The file is \
+                  written to the side file .NAME.ftpsh-part beside the target and renamed \
+                  into place only when complete, so a half-done download never appears \
+                  under the target's name. When a transfer fails after some bytes arrived \
+                  (Ctrl-C, a lost connection, a stall) the side file is kept and download -c \
+                  continues it with REST (RFC 3659 §5). A target that is not a regular file \
+                  (a FIFO, /dev/stdout) is written into directly, never replaced. With \
+                  --verify the SHA-256 of the file is compared with the server's HASH \
+                  before the rename; on a mismatch the side file is removed and the command \
+                  fails naming both digests. --verify on a server without HASH fails before \
+                  downloading anything.",
         extension: None,
         online: true,
         run: transfer::download,

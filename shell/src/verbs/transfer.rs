@@ -1,20 +1,32 @@
-//! Transfer verbs: `upload`, `download` (with `--verify`).
+//! Transfer verbs: `upload`, `download` (with `--verify` and `-c`
+//! resume), `cat`.
+//!
+//! A download is never exposed half-done: it is written to a side file
+//! beside the target, `.NAME.ftpsh-part`, renamed into place only when
+//! complete (and verified, with `--verify`). When the transfer fails
+//! after some bytes arrived (Ctrl-C, a lost connection, a stall) the side
+//! file is kept, and `download -c` continues it with `REST` (RFC 3659 §5).
+//! A target that is not a regular file (a FIFO, a character device such
+//! as `/dev/stdout`) is written into directly and never replaced; `-` is
+//! standard output. `upload -c` continues a partial remote file with
+//! `REST`+`STOR`, or `APPE` where the server refuses `REST`.
 
-use std::fs::File;
-use std::io::{self, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ftpsh_core::dest::{self, extension_change, file_name, normalize_separators};
+use sha2::{Digest, Sha256};
 
-use crate::client::{HASH_ALGORITHM, RemoteError};
+use crate::client::{HASH_ALGORITHM, RemoteError, Upload};
 use crate::format::{self, Kind};
 use crate::progress::Progress;
 use crate::say;
 use crate::shell::{CmdError, Shell};
+use crate::signals;
 use crate::verbs::Args;
-use crate::verify::{HashingReader, HashingWriter};
-
+use crate::verify::{HashingReader, HashingWriter, to_hex};
 
 /// Writes `transferred SRC -> DST (SIZE)` with a rate when not
 /// deterministic.
@@ -47,7 +59,6 @@ fn ext_label(ext: &str) -> String {
         format!(".{ext}")
     }
 }
-
 
 /// For `--verify`: makes sure the server can answer `HASH` with SHA-256
 /// before anything is transferred, so a server without it fails the
@@ -98,129 +109,230 @@ fn verify_remote(
     Ok(())
 }
 
-/// `upload [-f] FILE [DEST]`.
+/// Refuses a rename that changes the extension, unless forced.
+fn check_extension(verb: &str, source: &str, target: &dest::Target, force: bool) -> Result<(), CmdError> {
+    let source_name = file_name(source).unwrap_or(source);
+    if !force && let Some((from, to)) = extension_change(source_name, &target.name) {
+        return Err(CmdError::local(
+            verb,
+            &target.path(),
+            format!(
+                "refusing to change the extension ({} -> {}); use -f to force",
+                ext_label(&from),
+                ext_label(&to)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `upload [-f] [-c] [--verify] FILE [DEST]`; FILE `-` reads standard
+/// input (DEST is then required).
 pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
     const V: &str = "upload";
     let force = args.has("-f");
+    let resume = args.has("-c");
     let verify = args.has("--verify");
     let typed = args.get(0).unwrap_or_default();
+    let from_stdin = typed == "-";
+    if from_stdin && args.get(1).is_none() {
+        return Err(CmdError::usage(V, "upload - NAME: standard input needs a remote NAME"));
+    }
+    if from_stdin && resume {
+        return Err(CmdError::usage(V, "-c cannot resume from standard input"));
+    }
     let source = normalize_separators(typed);
     let local = sh.local_path(&source);
-    let meta = std::fs::metadata(&local).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => CmdError::local(V, &source, "no such local file"),
-        _ => CmdError::local(V, &source, e),
-    })?;
-    if meta.is_dir() {
-        return Err(CmdError::local(
-            V,
-            &source,
-            "is a directory; upload sends one file",
-        ));
-    }
+    let length = if from_stdin {
+        None
+    } else {
+        let meta = std::fs::metadata(&local).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => CmdError::local(V, &source, "no such local file"),
+            _ => CmdError::local(V, &source, e),
+        })?;
+        if meta.is_dir() {
+            return Err(CmdError::local(
+                V,
+                &source,
+                "is a directory; upload sends one file (mput or mirror -R send trees)",
+            ));
+        }
+        Some(meta.len())
+    };
     let conn = sh.conn(V)?;
     let target = dest::resolve(&source, args.get(1), |p| {
         matches!(conn.kind_of(p), Ok(Some(Kind::Dir)))
     })
     .map_err(|e| CmdError::usage(V, e))?;
     let target_path = target.path();
-    let source_name = file_name(&source).unwrap_or(&source);
-    if !force && let Some((from, to)) = extension_change(source_name, &target.name) {
-        return Err(CmdError::local(
-            V,
-            &target_path,
-            format!(
-                "refusing to change the extension ({} -> {}); use -f to force",
-                ext_label(&from),
-                ext_label(&to)
-            ),
-        ));
+    if !from_stdin {
+        check_extension(V, &source, &target, force)?;
     }
-    let existing = conn.kind_of(&target_path);
+    let existing = sh.conn(V)?.kind_of(&target_path);
     match existing {
         Ok(Some(Kind::Dir)) => {
-            return Err(CmdError::local(
-                V,
-                &target_path,
-                "is a directory on the server",
-            ));
+            return Err(CmdError::local(V, &target_path, "is a directory on the server"));
         }
-        Ok(Some(_)) if !force => {
+        Ok(Some(_)) if !force && !resume => {
             return Err(CmdError::local(
                 V,
                 &target_path,
-                "already exists on the server; use -f to overwrite",
+                "already exists on the server; use -f to overwrite or -c to continue it",
             ));
         }
         Ok(_) => {}
         Err(e) => return Err(sh.remote_err(V, &target_path, e)),
     }
+    let mut how = Upload::Store;
+    let mut offset = 0;
+    if resume && matches!(existing, Ok(Some(_))) {
+        let result = sh.conn(V)?.size(&target_path);
+        offset = result.map_err(|e| sh.remote_err(V, &target_path, e))?;
+        let length = length.unwrap_or(0);
+        if offset > length {
+            return Err(CmdError::local(
+                V,
+                &target_path,
+                format!("the server's file ({offset} bytes) is longer than {source} ({length} bytes); nothing to continue"),
+            ));
+        }
+        if offset == length {
+            say!(out, "{target_path}: already complete ({})", format::human(length));
+            return Ok(());
+        }
+        how = if sh.conn(V)?.has_feature("REST") {
+            Upload::Restart(offset)
+        } else {
+            Upload::Append
+        };
+    }
     if verify {
         verify_ready(sh, V)?;
     }
-    let file = File::open(&local).map_err(|e| CmdError::local(V, &source, e))?;
-    let mut reader = HashingReader::new(BufReader::with_capacity(crate::client::CHUNK, file));
-    let progress = Progress::start(sh.options().progress, Some(meta.len()), &target_path);
+    let mut reader: Box<dyn Read> = if from_stdin {
+        Box::new(io::stdin().lock())
+    } else {
+        let mut file = File::open(&local).map_err(|e| CmdError::local(V, &source, e))?;
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| CmdError::local(V, &source, e))?;
+        }
+        Box::new(BufReader::with_capacity(crate::client::CHUNK, file))
+    };
+    let mut reader = HashingReader::new(&mut reader);
+    let progress = Progress::start(
+        sh.options().progress,
+        length.map(|l| l - offset),
+        &target_path,
+    );
     let interrupt = sh.interrupt_flag();
     let started = Instant::now();
-    let result = sh.conn(V)?.upload(
+    let mut result = sh.conn(V)?.upload(
         &target_path,
+        how,
         &mut reader,
         &mut |n| progress.set(n),
         &interrupt,
     );
+    // A server that refuses REST before STOR (RFC 3659 leaves it to the
+    // server) may still append.
+    if let (Upload::Restart(_), Err(RemoteError::Reply(r))) = (how, &result)
+        && matches!(r.code.0, 500 | 501 | 502 | 504 | 554)
+        && reader.hex() == to_hex(&Sha256::new().finalize())
+    {
+        result = sh.conn(V)?.upload(
+            &target_path,
+            Upload::Append,
+            &mut reader,
+            &mut |n| progress.set(n),
+            &interrupt,
+        );
+    }
     progress.finish();
     sh.invalidate_cache();
     let bytes = result.map_err(|e| sh.remote_err(V, &target_path, e))?;
-    transfer_summary(sh, out, "uploaded", &source, &target_path, bytes, started);
+    let shown = if from_stdin { "(stdin)" } else { source.as_str() };
+    let what = if offset > 0 { "continued" } else { "uploaded" };
+    transfer_summary(sh, out, what, shown, &target_path, bytes, started);
     if verify {
-        let sent = reader.hex();
-        verify_remote(
-            sh,
-            V,
-            &target_path,
-            &sent,
-            "sent",
-            "the remote file is left in place",
-        )?;
+        let sent = if offset > 0 {
+            file_sha256(&local).map_err(|e| CmdError::local(V, &source, e))?
+        } else {
+            reader.hex()
+        };
+        verify_remote(sh, V, &target_path, &sent, "sent", "the remote file is left in place")?;
         say!(out, "verified {target_path}: {HASH_ALGORITHM} {sent}");
     }
     Ok(())
 }
 
-/// `download [-f] FILE [DEST]`: into a temporary file beside the target,
-/// renamed into place only when complete.
+/// The SHA-256 of a whole local file, lowercase hex.
+fn file_sha256(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    io::copy(&mut file, &mut hasher)?;
+    Ok(to_hex(&hasher.finalize()))
+}
+
+/// Where a download writes.
+enum Sink {
+    /// Standard output (`-`, `cat`).
+    Stdout,
+    /// An existing FIFO or device: written into, never replaced.
+    Special(PathBuf),
+    /// A regular file, through its side file.
+    Regular { target: PathBuf, side: PathBuf },
+}
+
+/// `.NAME.ftpsh-part` beside `target`.
+pub(crate) fn side_file(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.ftpsh-part"))
+}
+
+/// True when `path` exists and (after symlinks) is neither a regular file
+/// nor a directory: a FIFO, a character or block device, a socket.
+fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// `cat FILE`: the remote file's bytes on standard output.
+pub fn cat(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
+    let source = normalize_separators(args.get(0).unwrap_or_default());
+    fetch(sh, "cat", &source, Sink::Stdout, 0, false, false, out).map(|_| ())
+}
+
+/// `download [-f] [-c] [--verify] FILE [DEST]`: see the module docs.
 pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
     const V: &str = "download";
     let force = args.has("-f");
+    let resume = args.has("-c");
     let verify = args.has("--verify");
     let source = normalize_separators(args.get(0).unwrap_or_default());
+    if args.get(1) == Some("-") {
+        return fetch(sh, V, &source, Sink::Stdout, 0, verify, false, out).map(|_| ());
+    }
     let target = dest::resolve(&source, args.get(1), |p| sh.local_path(p).is_dir())
         .map_err(|e| CmdError::usage(V, e))?;
     let target_path = target.path();
-    let source_name = file_name(&source).unwrap_or(&source);
-    if !force && let Some((from, to)) = extension_change(source_name, &target.name) {
-        return Err(CmdError::local(
-            V,
-            &target_path,
-            format!(
-                "refusing to change the extension ({} -> {}); use -f to force",
-                ext_label(&from),
-                ext_label(&to)
-            ),
-        ));
-    }
     let local = sh.local_path(&target_path);
+    if is_special(&local) {
+        let started = Instant::now();
+        let bytes = fetch(sh, V, &source, Sink::Special(local), 0, verify, false, out)?;
+        transfer_summary(sh, out, "downloaded", &source, &target_path, bytes, started);
+        return Ok(());
+    }
+    check_extension(V, &source, &target, force)?;
     let parent = local
         .parent()
-        .map(std::path::Path::to_path_buf)
+        .map(Path::to_path_buf)
         .unwrap_or_else(|| sh.local_cwd().to_path_buf());
     if !parent.is_dir() {
         let dir = target.dir.clone().unwrap_or_else(|| ".".to_owned());
-        return Err(CmdError::local(
-            V,
-            &target_path,
-            format!("no such local directory {dir}"),
-        ));
+        return Err(CmdError::local(V, &target_path, format!("no such local directory {dir}")));
     }
     if local.is_dir() {
         return Err(CmdError::local(V, &target_path, "is a local directory"));
@@ -232,65 +344,176 @@ pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), 
             "already exists locally; use -f to overwrite",
         ));
     }
-    if verify {
-        verify_ready(sh, V)?;
-    }
-    // SIZE first: it gives the progress bar its length, and a missing
-    // file fails here, before any data connection or temp file exists.
-    let size = match sh.conn(V)?.size(&source) {
-        Ok(n) => Some(n),
-        Err(RemoteError::Reply(r)) if matches!(r.code.0, 500 | 502 | 504) => None,
-        Err(e) => return Err(sh.remote_err(V, &source, e)),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".ftpsh-")
-        .suffix(".part")
-        .tempfile_in(&parent)
-        .map_err(|e| CmdError::local(V, &target_path, e))?;
-    let progress = Progress::start(sh.options().progress, size, &source);
-    let interrupt = sh.interrupt_flag();
-    let started = Instant::now();
-    let mut sink = HashingWriter::new(temp.as_file_mut());
-    let result = sh
-        .conn(V)?
-        .download(&source, &mut sink, &mut |n| progress.set(n), &interrupt);
-    let received = sink.hex();
-    progress.finish();
-    let bytes = result.map_err(|e| sh.remote_err(V, &source, e))?;
-    if let Some(expected) = size
-        && bytes != expected
-    {
-        return Err(CmdError::local(
-            V,
-            &source,
-            format!("short transfer: received {bytes} of {expected} bytes; nothing saved"),
-        ));
-    }
-    // Compared before the rename: on a mismatch `temp` is dropped, which
-    // removes it, and nothing appears under the target name.
-    if verify {
-        verify_remote(sh, V, &source, &received, "received", "nothing saved")?;
-    }
-    temp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| CmdError::local(V, &target_path, e))?;
-    let persisted = if force {
-        temp.persist(&local).map(|_| ())
+    let side = side_file(&local);
+    let offset = if resume {
+        std::fs::metadata(&side).map(|m| m.len()).unwrap_or(0)
     } else {
-        temp.persist_noclobber(&local).map(|_| ())
+        0
     };
-    persisted.map_err(|e| match e.error.kind() {
-        io::ErrorKind::AlreadyExists => CmdError::local(
-            V,
-            &target_path,
-            "already exists locally; use -f to overwrite",
-        ),
-        _ => CmdError::local(V, &target_path, e.error),
+    let started = Instant::now();
+    let bytes = fetch(
+        sh,
+        V,
+        &source,
+        Sink::Regular {
+            target: local.clone(),
+            side: side.clone(),
+        },
+        offset,
+        verify,
+        force,
+        out,
+    )
+    .map_err(|mut e| {
+        if std::fs::metadata(&side).is_ok_and(|m| m.len() > 0) {
+            e.message.push_str(&format!(
+                "; partial file kept as {}, download -c continues it",
+                sh.display_local(&side)
+            ));
+        }
+        e
     })?;
-    transfer_summary(sh, out, "downloaded", &source, &target_path, bytes, started);
+    let what = if offset > 0 { "continued" } else { "downloaded" };
+    transfer_summary(sh, out, what, &source, &target_path, bytes, started);
     if verify {
-        say!(out, "verified {target_path}: {HASH_ALGORITHM} {received}");
+        let hex = file_sha256(&local).map_err(|e| CmdError::local(V, &target_path, e))?;
+        say!(out, "verified {target_path}: {HASH_ALGORITHM} {hex}");
     }
     Ok(())
 }
 
+/// Moves a complete side file to its target: a plain rename with `-f`,
+/// else a hard link that fails on an existing target (so a file that
+/// appeared meanwhile is never replaced).
+fn commit(side: &Path, target: &Path, force: bool) -> io::Result<()> {
+    if force {
+        return std::fs::rename(side, target);
+    }
+    std::fs::hard_link(side, target)?;
+    std::fs::remove_file(side)
+}
+
+/// Downloads `source` into `sink` from `offset`; returns the bytes
+/// received. For a regular target the side file is renamed into place
+/// when complete (and verified); kept when some bytes arrived and the
+/// transfer failed; removed when nothing arrived.
+#[allow(clippy::too_many_arguments)]
+fn fetch(
+    sh: &mut Shell,
+    verb: &str,
+    source: &str,
+    sink: Sink,
+    offset: u64,
+    verify: bool,
+    force: bool,
+    out: &mut dyn Write,
+) -> Result<u64, CmdError> {
+    if verify {
+        verify_ready(sh, verb)?;
+    }
+    // SIZE first: it gives the progress bar its length, and a missing
+    // file fails here, before any data connection or side file exists.
+    let size = match sh.conn(verb)?.size(source) {
+        Ok(n) => Some(n),
+        Err(RemoteError::Reply(r)) if matches!(r.code.0, 500 | 502 | 504) => None,
+        Err(e) => return Err(sh.remote_err(verb, source, e)),
+    };
+    if let (Some(size), Sink::Regular { .. }) = (size, &sink)
+        && offset > size
+    {
+        return Err(CmdError::local(
+            verb,
+            source,
+            format!("the partial file ({offset} bytes) is longer than the server's ({size} bytes); download without -c"),
+        ));
+    }
+    let mut file = match &sink {
+        Sink::Stdout => None,
+        Sink::Special(path) => Some(
+            OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| CmdError::local(verb, &path.display().to_string(), e))?,
+        ),
+        Sink::Regular { side, .. } => {
+            signals::remove_on_exit(side);
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(offset == 0)
+                .open(side)
+                .and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f));
+            Some(f.map_err(|e| {
+                signals::forget(side);
+                CmdError::local(verb, &side.display().to_string(), e)
+            })?)
+        }
+    };
+    let progress = Progress::start(
+        sh.options().progress && !matches!(sink, Sink::Stdout),
+        size.map(|s| s.saturating_sub(offset)),
+        source,
+    );
+    let interrupt = sh.interrupt_flag();
+    let result = {
+        let writer: &mut dyn Write = match file.as_mut() {
+            Some(f) => f,
+            None => out,
+        };
+        let mut hashing = HashingWriter::new(writer);
+        let r = sh
+            .conn(verb)?
+            .download(source, offset, &mut hashing, &mut |n| progress.set(n), &interrupt);
+        r.map(|n| (n, hashing.hex()))
+    };
+    progress.finish();
+    if let Sink::Regular { side, .. } = &sink {
+        signals::forget(side);
+    }
+    let outcome = (|| {
+        let (bytes, received) = result.map_err(|e| sh.remote_err(verb, source, e))?;
+        if let Some(expected) = size
+            && bytes + offset != expected
+        {
+            return Err(CmdError::local(
+                verb,
+                source,
+                format!(
+                    "short transfer: received {} of {expected} bytes; nothing saved",
+                    bytes + offset
+                ),
+            ));
+        }
+        match &sink {
+            Sink::Regular { target, side } => {
+                drop(file.take());
+                if verify {
+                    let hex = file_sha256(side).map_err(|e| CmdError::local(verb, source, e))?;
+                    verify_remote(sh, verb, source, &hex, "received", "nothing saved")?;
+                }
+                commit(side, target, force).map_err(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => CmdError::local(
+                        verb,
+                        &target.display().to_string(),
+                        "already exists locally; use -f to overwrite",
+                    ),
+                    _ => CmdError::local(verb, &target.display().to_string(), e),
+                })?;
+            }
+            _ if verify => {
+                verify_remote(sh, verb, source, &received, "received", "the bytes were written")?;
+            }
+            _ => {}
+        }
+        Ok(bytes)
+    })();
+    if let (Err(_), Sink::Regular { side, .. }) = (&outcome, &sink) {
+        // A mismatch or short transfer is not worth continuing; a side
+        // file with nothing in it neither.
+        let keep = matches!(&outcome, Err(e) if !e.message.contains("mismatch") && !e.message.contains("short transfer"));
+        if !keep || std::fs::metadata(side).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(side);
+        }
+    }
+    outcome
+}
