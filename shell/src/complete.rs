@@ -59,17 +59,12 @@ pub fn complete(line: &str, pos: usize, src: &mut dyn Source) -> (usize, Vec<Can
     let words = line::words(&head[cmd_start..]);
     let at_new_word = words
         .last()
-        .is_none_or(|w| w.open_quote.is_none() && head.ends_with([' ', '\t']));
-    let (index, start, text, quoted) = if at_new_word {
-        (words.len(), pos, String::new(), false)
+        .is_none_or(|w| w.open_quote.is_none() && w.end < head.len() - cmd_start);
+    let (index, start, text) = if at_new_word {
+        (words.len(), pos, String::new())
     } else {
         let w = &words[words.len() - 1];
-        (
-            words.len() - 1,
-            cmd_start + w.start,
-            w.text.clone(),
-            w.open_quote.is_some() || head[cmd_start + w.start..].starts_with(['"', '\'']),
-        )
+        (words.len() - 1, cmd_start + w.start, w.text.clone())
     };
     let mut out = if index == 0 {
         complete_verb(&text, src)
@@ -82,10 +77,10 @@ pub fn complete(line: &str, pos: usize, src: &mut dyn Source) -> (usize, Vec<Can
         };
         match verb.arg_kind(position) {
             Some(ArgKind::Verb) => complete_verb(&text, src),
-            Some(ArgKind::Remote) => complete_path(&text, quoted, false, |d| src.remote(d)),
-            Some(ArgKind::RemoteDir) => complete_path(&text, quoted, true, |d| src.remote(d)),
-            Some(ArgKind::Local) => complete_path(&text, quoted, false, |d| src.local(d)),
-            Some(ArgKind::LocalDir) => complete_path(&text, quoted, true, |d| src.local(d)),
+            Some(ArgKind::Remote) => complete_path(&text, false, |d| src.remote(d)),
+            Some(ArgKind::RemoteDir) => complete_path(&text, true, |d| src.remote(d)),
+            Some(ArgKind::Local) => complete_path(&text, false, |d| src.local(d)),
+            Some(ArgKind::LocalDir) => complete_path(&text, true, |d| src.local(d)),
             Some(ArgKind::Url | ArgKind::Raw) | None => Vec::new(),
         }
     };
@@ -143,11 +138,12 @@ fn complete_verb(prefix: &str, src: &dyn Source) -> Vec<Candidate> {
 /// Completes a path word: the directory part (up to the last `/` or `\`)
 /// is listed, names starting with the rest are offered. Directories end
 /// with `/` so completion can continue into them; files get a trailing
-/// space. Names that need it are quoted; a quote is left open after a
-/// directory so the next Tab continues inside it.
+/// space. Names are written with backslash escapes ([`line::escape`]:
+/// `My\ Documents/`), never with quotes: a quote left open after a
+/// directory would make the line unusable, and a word the user began with
+/// a quote is rewritten the same way.
 fn complete_path(
     text: &str,
-    quoted: bool,
     dirs_only: bool,
     mut list: impl FnMut(&str) -> Vec<Entry>,
 ) -> Vec<Candidate> {
@@ -161,12 +157,11 @@ fn complete_path(
         .map(|e| {
             let is_dir = e.kind == Kind::Dir;
             let full = format!("{dir}{}{}", e.name, if is_dir { "/" } else { "" });
-            let needs_quote = quoted || line::quote(&full) != full;
-            let replacement = match (needs_quote, is_dir) {
-                (false, false) => format!("{full} "),
-                (false, true) => full,
-                (true, false) => format!("{} ", quote_closed(&full)),
-                (true, true) => quote_open(&full),
+            let escaped = line::escape(&full);
+            let replacement = if is_dir {
+                escaped
+            } else {
+                format!("{escaped} ")
             };
             Candidate {
                 display: format!("{}{}", e.name, if is_dir { "/" } else { "" }),
@@ -174,19 +169,6 @@ fn complete_path(
             }
         })
         .collect()
-}
-
-fn quote_char(s: &str) -> char {
-    if s.contains('"') { '\'' } else { '"' }
-}
-
-fn quote_closed(s: &str) -> String {
-    let q = quote_char(s);
-    format!("{q}{s}{q}")
-}
-
-fn quote_open(s: &str) -> String {
-    format!("{}{s}", quote_char(s))
 }
 
 #[cfg(test)]
@@ -270,11 +252,26 @@ mod tests {
     }
 
     #[test]
-    fn names_with_spaces_are_quoted() {
-        assert_eq!(run("cd my"), (3, vec!["\"my docs/".to_owned()]));
+    fn names_with_spaces_are_escaped_never_left_open() {
+        assert_eq!(run("cd my"), (3, vec!["my\\ docs/".to_owned()]));
+        assert_eq!(run("cd my\\ d"), (3, vec!["my\\ docs/".to_owned()]));
+        // A word begun with a quote is rewritten with escapes, so Enter
+        // after a completed directory never meets an unclosed quote.
+        assert_eq!(run("cd \"my"), (3, vec!["my\\ docs/".to_owned()]));
         assert_eq!(
             run("download \"my docs/a"),
-            (9, vec!["\"my docs/a b.txt\" ".to_owned()])
+            (9, vec!["my\\ docs/a\\ b.txt ".to_owned()])
+        );
+        assert_eq!(
+            run("download my\\ docs/a"),
+            (9, vec!["my\\ docs/a\\ b.txt ".to_owned()])
+        );
+        // And the completed line splits back to the names.
+        let (_, c) = run("download my\\ docs/a");
+        let line = format!("download {}", c[0]);
+        assert_eq!(
+            crate::line::split_words(&line).unwrap(),
+            ["download", "my docs/a b.txt"]
         );
     }
 

@@ -4,8 +4,12 @@
 //! - `'…'` and `"…"` quote a word part, so names with spaces work
 //!   (`upload "my file.txt"`). There are no escapes inside quotes; use the
 //!   other kind of quote to include one (`"it's.txt"`).
-//! - A backslash is an ordinary character — in DEST it is a path separator
-//!   (`upload a.txt docs\b.txt`, seed 000), so it can never be an escape.
+//! - Outside quotes, a backslash before a blank, a quote, `;`, `#` or
+//!   another backslash escapes that character, as in bash: `cd sub\ dir`
+//!   is `sub dir`, `rm a\;b` is `a;b`. Every other backslash is kept as
+//!   typed, and in a path it is a separator (`upload a.txt docs\b.txt`,
+//!   seed 000; `docs\` is the directory). Completion writes names with
+//!   these escapes, never with an open quote.
 //! - `;` outside quotes separates commands (`ls; size a.txt`).
 //! - `#` at the start of a word starts a comment.
 //!
@@ -58,6 +62,16 @@ pub fn words(line: &str) -> Vec<Word> {
                     end = i;
                     break;
                 }
+                (None, '\\') => {
+                    chars.next();
+                    match chars.peek() {
+                        Some(&(_, next)) if is_escapable(next) => text.push(next),
+                        _ => {
+                            text.push('\\');
+                            continue;
+                        }
+                    }
+                }
                 (None, '\'' | '"') => quote = Some(c),
                 (Some(q), c) if c == q => quote = None,
                 (_, c) => text.push(c),
@@ -70,6 +84,34 @@ pub fn words(line: &str) -> Vec<Word> {
             text,
             open_quote: quote,
         });
+    }
+    out
+}
+
+/// Characters a backslash escapes outside quotes.
+fn is_escapable(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\'' | '"' | ';' | '#' | '\\')
+}
+
+/// Writes `word` so that [`words`] reads it back unchanged, escaping
+/// blanks, quotes, `;`, a leading `#` and a backslash before one of
+/// those with a backslash; other backslashes (path separators) stay.
+pub fn escape(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut chars = word.chars().peekable();
+    while let Some(c) = chars.next() {
+        let escape = match c {
+            ' ' | '\t' | '\'' | '"' | ';' => true,
+            '#' => out.is_empty(),
+            // A separator stays as typed unless the next character would
+            // turn it into an escape, or it ends the word.
+            '\\' => chars.peek().is_none_or(|n| is_escapable(*n)),
+            _ => false,
+        };
+        if escape {
+            out.push('\\');
+        }
+        out.push(c);
     }
     out
 }
@@ -94,8 +136,17 @@ pub fn split_commands(line: &str) -> Vec<&str> {
     let mut start = 0;
     let mut at_word_start = true;
     let mut comment_at = None;
+    let mut escaped = false;
     for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+            at_word_start = false;
+            continue;
+        }
         match (quote, c) {
+            (None, '\\') => {
+                escaped = line[i + 1..].starts_with(is_escapable);
+            }
             (None, '\'' | '"') => quote = Some(c),
             (Some(q), c) if c == q => quote = None,
             (None, ';') => {
@@ -153,6 +204,13 @@ mod tests {
             ("ls # comment", &["ls"]),
             ("rm a#b", &["rm", "a#b"]),
             ("size\ta.txt", &["size", "a.txt"]),
+            ("cd sub\\ dir", &["cd", "sub dir"]),
+            ("rm a\\;b", &["rm", "a;b"]),
+            ("rm \\#x", &["rm", "#x"]),
+            ("rm it\\'s", &["rm", "it's"]),
+            ("upload a docs\\", &["upload", "a", "docs\\"]),
+            ("upload a \\", &["upload", "a", "\\"]),
+            ("rm a\\\\ b", &["rm", "a\\", "b"]),
         ];
         for (line, expected) in cases {
             assert_eq!(split_words(line).unwrap(), *expected, "{line}");
@@ -177,6 +235,8 @@ mod tests {
         assert_eq!(split_commands("# all comment; ls"), Vec::<&str>::new());
         assert_eq!(split_commands("ls #x; rm y"), ["ls"]);
         assert_eq!(split_commands("rm a#b; ls"), ["rm a#b", "ls"]);
+        assert_eq!(split_commands("rm a\\;b; ls"), ["rm a\\;b", "ls"]);
+        assert_eq!(split_commands("rm \\#b; ls"), ["rm \\#b", "ls"]);
     }
 
     #[test]
@@ -191,6 +251,14 @@ mod tests {
             "",
         ] {
             let line = format!("rm {}", quote(w));
+            assert_eq!(split_words(&line).unwrap(), ["rm", w], "{line}");
+            let line = format!("rm {}", escape(w));
+            if !w.is_empty() {
+                assert_eq!(split_words(&line).unwrap(), ["rm", w], "{line}");
+            }
+        }
+        for w in ["docs\\b.txt", "dir\\", "a\\ b", "x\\;"] {
+            let line = format!("rm {}", escape(w));
             assert_eq!(split_words(&line).unwrap(), ["rm", w], "{line}");
         }
     }

@@ -176,10 +176,14 @@ fn commands_piped_on_stdin_run_line_by_line() {
     let o = child.wait_with_output().unwrap();
     let out = text(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
+    // Connection chatter goes to stderr; stdout has the commands' output.
     assert!(
-        out.contains("started embedded ftpshd on 127.0.0.1:"),
-        "{out}"
+        text(&o.stderr).contains("started embedded ftpshd on 127.0.0.1:"),
+        "{}",
+        text(&o.stderr)
     );
+    assert!(!out.contains("started embedded"), "{out}");
+    assert!(!out.contains("230 "), "{out}");
     assert!(
         out.lines()
             .any(|l| l.starts_with("d ") && l.ends_with("  docs/")),

@@ -12,6 +12,10 @@ open, as a hung server does. STEP is one of: greeting, USER, PASS, TYPE,
 FEAT, PWD, EPSV (no reply to EPSV), DATA (150 sent, no data and no
 226 ever), or a number N: the N-th command of the session (1-based) gets
 no reply.
+--drop-after N: the first RETR of big.bin (1 MiB, byte i is i % 251)
+sends N bytes and then closes the data and the control connection, as a
+server that dies mid-transfer does; later RETRs (with REST, RFC 3659 §5,
+for a resume) are served in full.
 --no-features: FEAT is answered with the one-line `211 No features`
 (RFC 2389 §3.2).
 
@@ -23,17 +27,23 @@ import threading
 
 STALL = None
 NO_FEATURES = False
+DROP_AFTER = None
+dropped = threading.Event()
 args = sys.argv[1:]
 while args:
     a = args.pop(0)
     if a == "--stall":
         STALL = args.pop(0)
+    elif a == "--drop-after":
+        DROP_AFTER = int(args.pop(0))
     elif a == "--no-features":
         NO_FEATURES = True
     else:
         sys.exit(f"unknown argument {a}")
 
 CONTENT = b"hello\n"
+BIG = bytes(i % 251 for i in range(1 << 20))
+FILES = {"a.txt": CONTENT, "big.bin": BIG}
 
 
 def hang(conn):
@@ -55,6 +65,7 @@ def serve(conn):
         return hang(conn)
     send("220 fake ftp")
     data_listener = None
+    rest = 0
     count = 0
     while True:
         raw = f.readline()
@@ -78,6 +89,7 @@ def serve(conn):
             else:
                 send("211-Features:")
                 send(" EPSV")
+                send(" REST STREAM")
                 send(" SIZE")
                 send("211 End")
         elif verb == "HELP":
@@ -87,10 +99,13 @@ def serve(conn):
         elif verb == "CWD":
             send("250 ok")
         elif verb == "SIZE":
-            if arg == "a.txt":
-                send(f"213 {len(CONTENT)}")
+            if arg in FILES:
+                send(f"213 {len(FILES[arg])}")
             else:
                 send("550 no such file")
+        elif verb == "REST":
+            rest = int(arg)
+            send(f"350 restarting at {rest}")
         elif verb == "EPSV":
             data_listener = socket.socket()
             data_listener.bind(("127.0.0.1", 0))
@@ -100,7 +115,7 @@ def serve(conn):
             if data_listener is None:
                 send("425 use EPSV first")
                 continue
-            if verb == "RETR" and arg != "a.txt":
+            if verb == "RETR" and arg not in FILES:
                 send("550 no such file")
                 continue
             send("150 opening data connection")
@@ -108,7 +123,15 @@ def serve(conn):
             if STALL == "DATA":
                 return hang(conn)
             if verb == "RETR":
-                data.sendall(CONTENT)
+                body = FILES[arg][rest:]
+                rest = 0
+                if arg == "big.bin" and DROP_AFTER is not None and not dropped.is_set():
+                    dropped.set()
+                    data.sendall(body[:DROP_AFTER])
+                    data.close()
+                    conn.close()
+                    return
+                data.sendall(body)
             else:
                 data.sendall(b"-rw-r--r-- 1 u g 6 Jan 01 2024 a.txt\r\n")
             data.close()

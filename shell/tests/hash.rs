@@ -38,7 +38,7 @@ fn shell_for(server: &mut Server, work: &Path) -> Shell {
     let mut shell = Shell::new(
         Options {
             deterministic: true,
-            progress: false,
+            ..Options::default()
         },
         work.to_path_buf(),
     );
@@ -235,10 +235,14 @@ fn without_hash_verify_fails_clearly_against_pyftpdlib() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(i32::from(exit::STEP_FAILED)));
-    assert_eq!(
-        String::from_utf8_lossy(&o.stderr),
-        "hash: server has no HASH command\n"
+    // Connection chatter is on stderr too; the failure is its last line,
+    // and stdout stays empty.
+    assert!(
+        String::from_utf8_lossy(&o.stderr).ends_with("\n230 Login successful.\nhash: server has no HASH command\n"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
+    assert!(o.stdout.is_empty());
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::Server;
-use ftpsh_shell::client::{Connection, RemoteError};
+use ftpsh_shell::client::{Connection, RemoteError, Settings, Upload};
 use ftpsh_shell::url::FtpUrl;
 use ftpsh_shell::{Options, ServerChoice, Shell, exit, repl};
 
@@ -67,7 +67,7 @@ fn run_session(server: &mut Server) {
     let mut shell = Shell::new(
         Options {
             deterministic: true,
-            progress: false,
+            ..Options::default()
         },
         work.path().to_path_buf(),
     );
@@ -198,7 +198,14 @@ fn abort_keeps_session_usable(server: &Server, partial_must_vanish: bool) {
         pattern(32 * 1024 * 1024),
     )
     .unwrap();
-    let mut conn = Connection::open("127.0.0.1", server.port, Duration::from_secs(5)).unwrap();
+    let mut conn = Connection::open(
+        "127.0.0.1",
+        server.port,
+        &Settings {
+            timeout: Duration::from_secs(5),
+            ..Settings::default()
+        },
+    ).unwrap();
     conn.login(&server.user, &server.password).unwrap();
     conn.cd("pub").unwrap();
 
@@ -207,7 +214,7 @@ fn abort_keeps_session_usable(server: &Server, partial_must_vanish: bool) {
         reads: 0,
         flag: &flag,
     };
-    let r = conn.upload("partial.bin", &mut source, &mut |_| {}, &flag);
+    let r = conn.upload("partial.bin", Upload::Store, &mut source, &mut |_| {}, &flag);
     assert!(
         matches!(r, Err(RemoteError::Interrupted { .. })),
         "{name}: {r:?}"
@@ -227,7 +234,7 @@ fn abort_keeps_session_usable(server: &Server, partial_must_vanish: bool) {
         written: 0,
         flag: &flag,
     };
-    let r = conn.download("large.bin", &mut sink, &mut |_| {}, &flag);
+    let r = conn.download("large.bin", 0, &mut sink, &mut |_| {}, &flag);
     assert!(
         matches!(r, Err(RemoteError::Interrupted { .. })),
         "{name}: {r:?}"

@@ -9,44 +9,11 @@
 
 mod common;
 
+use common::fake;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// A running `fake_ftp.py`, killed by PID on drop.
-struct Fake {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn fake(args: &[&str]) -> Option<Fake> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake_ftp.py");
-    let mut child = match Command::new("python3")
-        .arg(script)
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            println!("SKIP: python3 is needed for the fake servers: {e}");
-            return None;
-        }
-    };
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().parse().expect("fake_ftp.py prints its port");
-    Some(Fake { child, port })
-}
 
 fn ftpsh() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ftpsh"));

@@ -22,6 +22,14 @@ pub enum Upload {
 }
 
 impl Connection {
+    /// Closes the canceller's duplicates of the data connection before
+    /// the transfer stream is finished or aborted: a duplicate left open
+    /// would keep the connection from closing, and the server would wait
+    /// for the end of an upload forever.
+    fn release_data(&self) {
+        self.settings.canceller.forget_data(self.id);
+    }
+
     /// Downloads `remote` (`RETR`, RFC 959 §4.1.3) into `sink` in chunks
     /// of [`CHUNK`] bytes, calling `progress` with the running total.
     /// With `offset` > 0 the transfer starts there (`REST offset` right
@@ -53,6 +61,7 @@ impl Connection {
         let mut idle = Duration::ZERO;
         loop {
             if interrupt.load(Ordering::Relaxed) {
+                self.release_data();
                 let aborted = abort_download(&mut self.ftp, stream);
                 self.settle_after_abort(aborted)?;
                 return Err(RemoteError::Interrupted { bytes: total });
@@ -62,6 +71,7 @@ impl Connection {
                 Ok(n) => {
                     idle = Duration::ZERO;
                     if let Err(e) = sink.write_all(&buf[..n]) {
+                        self.release_data();
                         let aborted = self.ftp.abort(stream);
                         self.settle_after_abort(aborted)?;
                         return Err(RemoteError::Local(e));
@@ -72,6 +82,7 @@ impl Connection {
                 Err(e) if is_timeout(&e) => {
                     idle += POLL;
                     if idle >= self.settings.timeout {
+                        self.release_data();
                         let aborted = self.ftp.abort(stream);
                         self.settle_after_abort(aborted)?;
                         return Err(RemoteError::Stalled(self.settings.timeout.as_secs()));
@@ -81,6 +92,7 @@ impl Connection {
                 Err(e) => {
                     // The completion reply (426/451) explains it better
                     // than the socket error.
+                    self.release_data();
                     return Err(match stream.finish() {
                         Err(err) => map_err(err),
                         Ok(()) => RemoteError::ConnectionLost(e),
@@ -88,6 +100,7 @@ impl Connection {
                 }
             }
         }
+        self.release_data();
         stream.finish().map_err(map_err)?;
         Ok(total)
     }
@@ -121,6 +134,7 @@ impl Connection {
         let mut total = 0u64;
         loop {
             if interrupt.load(Ordering::Relaxed) {
+                self.release_data();
                 let aborted = abort_upload(&mut self.ftp, stream);
                 self.settle_after_abort(aborted)?;
                 return Err(RemoteError::Interrupted { bytes: total });
@@ -130,6 +144,7 @@ impl Connection {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
+                    self.release_data();
                     let aborted = abort_upload(&mut self.ftp, stream);
                     self.settle_after_abort(aborted)?;
                     return Err(RemoteError::Local(e));
@@ -139,12 +154,14 @@ impl Connection {
             let mut idle = Duration::ZERO;
             while sent < n {
                 if interrupt.load(Ordering::Relaxed) {
+                    self.release_data();
                     let aborted = abort_upload(&mut self.ftp, stream);
                     self.settle_after_abort(aborted)?;
                     return Err(RemoteError::Interrupted { bytes: total });
                 }
                 match stream.write(&buf[sent..n]) {
                     Ok(0) => {
+                        self.release_data();
                         return Err(match stream.finish() {
                             Err(err) => map_err(err),
                             Ok(()) => RemoteError::ConnectionLost(io::ErrorKind::WriteZero.into()),
@@ -159,6 +176,7 @@ impl Connection {
                     Err(e) if is_timeout(&e) => {
                         idle += POLL;
                         if idle >= self.settings.timeout {
+                            self.release_data();
                             let aborted = abort_upload(&mut self.ftp, stream);
                             self.settle_after_abort(aborted)?;
                             return Err(RemoteError::Stalled(self.settings.timeout.as_secs()));
@@ -166,6 +184,7 @@ impl Connection {
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
+                        self.release_data();
                         return Err(match stream.finish() {
                             Err(err) => map_err(err),
                             Ok(()) => RemoteError::ConnectionLost(e),
@@ -174,6 +193,7 @@ impl Connection {
                 }
             }
         }
+        self.release_data();
         stream.finish().map_err(map_err)?;
         Ok(total)
     }

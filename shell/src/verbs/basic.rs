@@ -359,7 +359,7 @@ pub fn help(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdE
     }
     say!(
         out,
-        "DEST: new.txt | dir\\new.txt | dir/new.txt | dir/   (a backslash is a path separator)"
+        "DEST: new.txt | dir\\new.txt | dir/new.txt | dir/ | -   (a backslash separates names; \\<space> escapes a space)"
     );
     let server = sh.server_verbs();
     if !server.is_empty() {

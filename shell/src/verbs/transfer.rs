@@ -126,6 +126,23 @@ fn check_extension(verb: &str, source: &str, target: &dest::Target, force: bool)
     Ok(())
 }
 
+/// Refuses a DEST that starts with a backslash. A backslash separates
+/// names (`dir\new.txt`); at the start it would make the path absolute,
+/// so `download a.txt \` (a bash line continuation typed out of habit)
+/// would write to the filesystem root. `/` says root unambiguously.
+fn check_dest(verb: &str, dest: Option<&str>) -> Result<(), CmdError> {
+    match dest {
+        Some(d) if d.starts_with('\\') => Err(CmdError::usage(
+            verb,
+            format!(
+                "DEST {d:?} starts with a backslash, which separates names and cannot start a \
+                 path; write / for the root, ./ for here"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `upload [-f] [-c] [--verify] FILE [DEST]`; FILE `-` reads standard
 /// input (DEST is then required).
 pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
@@ -134,6 +151,7 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
     let resume = args.has("-c");
     let verify = args.has("--verify");
     let typed = args.get(0).unwrap_or_default();
+    check_dest(V, args.get(1))?;
     let from_stdin = typed == "-";
     if from_stdin && args.get(1).is_none() {
         return Err(CmdError::usage(V, "upload - NAME: standard input needs a remote NAME"));
@@ -177,7 +195,7 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
             return Err(CmdError::local(
                 V,
                 &target_path,
-                "already exists on the server; use -f to overwrite or -c to continue it",
+                "already exists on the server; use -f to overwrite",
             ));
         }
         Ok(_) => {}
@@ -311,6 +329,7 @@ pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), 
     let force = args.has("-f");
     let resume = args.has("-c");
     let verify = args.has("--verify");
+    check_dest(V, args.get(1))?;
     let source = normalize_separators(args.get(0).unwrap_or_default());
     if args.get(1) == Some("-") {
         return fetch(sh, V, &source, Sink::Stdout, 0, verify, false, out).map(|_| ());
@@ -322,7 +341,9 @@ pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), 
     if is_special(&local) {
         let started = Instant::now();
         let bytes = fetch(sh, V, &source, Sink::Special(local), 0, verify, false, out)?;
-        transfer_summary(sh, out, "downloaded", &source, &target_path, bytes, started);
+        // The target may be this very standard output (`/dev/stdout`):
+        // the summary must not land in the data.
+        transfer_summary(sh, &mut io::stderr(), "downloaded", &source, &target_path, bytes, started);
         return Ok(());
     }
     check_extension(V, &source, &target, force)?;

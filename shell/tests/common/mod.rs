@@ -331,3 +331,41 @@ fn try_greeting(port: u16, child: &mut Child) -> bool {
     }
     false
 }
+
+/// A running `tests/fake_ftp.py` (a misbehaving server, see its
+/// docstring), killed by PID on drop.
+pub struct Fake {
+    child: Child,
+    /// Control port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn fake(args: &[&str]) -> Option<Fake> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake_ftp.py");
+    let mut child = match Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            println!("SKIP: python3 is needed for the fake servers: {e}");
+            return None;
+        }
+    };
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().expect("fake_ftp.py prints its port");
+    Some(Fake { child, port })
+}
+
