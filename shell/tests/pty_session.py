@@ -7,14 +7,18 @@ Checks: the offline prompt, connme to the embedded server, Tab completion of
 a remote file name and of a remote directory, history recall with the Up
 arrow, history persisted under $XDG_STATE_HOME across runs, Ctrl-C at the
 prompt clearing the line, a progress bar and Ctrl-C aborting a running
-upload (ABOR) without leaving the shell, and Ctrl-D leaving.
+upload (ABOR) without leaving the shell, Ctrl-C at the password prompt
+(cancels the login, terminal echo back), Ctrl-C during a command stalled
+on a silent server (tests/fake_ftp.py), and Ctrl-D leaving.
 """
 import atexit
 import os
 import re
 import shutil
 import sys
+import subprocess
 import tempfile
+import time
 
 import pexpect
 
@@ -102,6 +106,44 @@ c.sendline("size remote-notes.txt")
 step(c, "session still in step", "remote-notes.txt: 0.00 MiB (6 bytes)")
 step(c, "prompt", ONLINE, exact=False)
 
+# Ctrl-C at the password prompt cancels the login; the next line is a
+# command again (not sent as a password) and the terminal echoes it.
+c.sendline("byebye")
+step(c, "offline", "ftpsh (offline)> ")
+c.sendline("connme -u nobody")
+step(c, "password prompt", "password for nobody@")
+c.sendintr()
+step(c, "login cancelled", "connme: no password for nobody@")
+step(c, "offline prompt after cancel", "ftpsh (offline)> ")
+c.sendline("lpwd")
+step(c, "line shown after cancel", "lpwd")
+step(c, "lpwd output", work)
+step(c, "offline prompt", "ftpsh (offline)> ")
+
+# Ctrl-C during a command stalled on a server that stopped answering
+# (no reply to EPSV): back at the prompt within seconds, offline, usable.
+fake = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "fake_ftp.py"),
+                         "--stall", "EPSV"], stdout=subprocess.PIPE, text=True)
+atexit.register(fake.kill)
+fake_port = int(fake.stdout.readline())
+c.sendline(f"connme ftp://u:p@127.0.0.1:{fake_port}/")
+step(c, "fake prompt", f"ftpsh u@127.0.0.1:{fake_port}:/> ")
+c.sendline("ls")
+time.sleep(1.0)
+c.sendintr()
+started = time.monotonic()
+step(c, "stalled ls interrupted", "ls: .: interrupted; disconnected")
+step(c, "offline prompt after interrupt", "ftpsh (offline)> ")
+if time.monotonic() - started > 10:
+    print("FAILED: Ctrl-C took too long to return to the prompt")
+    sys.exit(1)
+c.sendline("lpwd")
+step(c, "shell usable after interrupt", work)
+fake.kill()
+fake.wait()
+c.sendline("connme")
+step(c, "online prompt again", ONLINE, exact=False)
+
 # Ctrl-C at the prompt clears the line; exit leaves.
 c.send("rm something")
 c.sendintr()
@@ -126,7 +168,7 @@ step(c, "offline prompt", "ftpsh (offline)> ")
 c.send("\x1b[A")
 step(c, "recalled exit", "exit")
 c.send("\x1b[A")
-step(c, "recalled older line", "size remote-notes.txt")
+step(c, "recalled older line", "connme")
 c.sendintr()
 step(c, "offline prompt", "ftpsh (offline)> ")
 c.sendeof()
