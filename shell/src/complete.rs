@@ -81,7 +81,9 @@ pub fn complete(line: &str, pos: usize, src: &mut dyn Source) -> (usize, Vec<Can
             Some(ArgKind::RemoteDir) => complete_path(&text, true, |d| src.remote(d)),
             Some(ArgKind::Local) => complete_path(&text, false, |d| src.local(d)),
             Some(ArgKind::LocalDir) => complete_path(&text, true, |d| src.local(d)),
-            Some(ArgKind::Url | ArgKind::Raw) | None => Vec::new(),
+            Some(ArgKind::RemoteMany) => complete_path(&text, false, |d| src.remote(d)),
+            Some(ArgKind::LocalMany) => complete_path(&text, false, |d| src.local(d)),
+            Some(ArgKind::Url | ArgKind::Raw | ArgKind::Word) | None => Vec::new(),
         }
     };
     out.sort_by(|a, b| a.display.cmp(&b.display));

@@ -646,6 +646,12 @@ impl Shell {
         path.display().to_string()
     }
 
+    /// The absolute remote path of `typed` (separators already
+    /// normalised) against the remote directory.
+    pub(crate) fn remote_abs_path(&self, typed: &str) -> Option<String> {
+        self.remote_abs(typed)
+    }
+
     /// The absolute remote path of `typed` against the remote directory.
     fn remote_abs(&self, typed: &str) -> Option<String> {
         let cwd = self.conn.as_ref()?.cwd();

@@ -706,6 +706,20 @@ impl Connection {
         self.reopen()
     }
 
+    /// A second connection to the same server, logged in as the same
+    /// user, in the same directory (for parallel transfers).
+    ///
+    /// # Errors
+    /// As [`Connection::open`] and [`Connection::login`].
+    pub fn fork(&self) -> Result<Connection, RemoteError> {
+        let mut fresh = Self::open(&self.host, self.port, &self.settings)?;
+        fresh.login(&self.user, &self.password)?;
+        if fresh.cwd != self.cwd {
+            fresh.cd(&self.cwd.clone())?;
+        }
+        Ok(fresh)
+    }
+
     /// Replaces the control connection by a new one, logged in as before
     /// and back in the same directory.
     fn reopen(&mut self) -> Result<(), RemoteError> {

@@ -72,9 +72,12 @@ pub fn ls(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdErr
     Ok(())
 }
 
-/// `rm FILE`.
+/// `rm [-r] FILE`.
 pub fn rm(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
     let file = normalize_separators(args.get(0).unwrap_or_default());
+    if args.has("-r") {
+        return super::mirror::rm_tree(sh, &file, out);
+    }
     let result = sh.conn("rm")?.command(&format!("DELE {file}"));
     sh.invalidate_cache();
     result.map_err(|e| sh.remote_err("rm", &file, e))?;
@@ -132,8 +135,12 @@ fn simple_remote(
     Ok(())
 }
 
-/// `mkdir DIR`.
+/// `mkdir [-p] DIR`.
 pub fn mkdir(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
+    if args.has("-p") {
+        let dir = normalize_separators(args.get(0).unwrap_or_default());
+        return super::mirror::mkdir_parents(sh, &dir, out);
+    }
     simple_remote(
         sh,
         "mkdir",

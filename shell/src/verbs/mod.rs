@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use crate::shell::{CmdError, Shell};
 
 pub(crate) mod basic;
+mod mirror;
 mod transfer;
 
 /// What a positional argument names, which decides how it completes.
@@ -27,6 +28,12 @@ pub enum ArgKind {
     Url,
     /// The rest of the line, sent verbatim.
     Raw,
+    /// A plain word (a mode, a number): no completion.
+    Word,
+    /// Remote files, this and every later argument (patterns).
+    RemoteMany,
+    /// Local files, this and every later argument (patterns).
+    LocalMany,
 }
 
 /// A flag a verb accepts (`-f`, `-u USER[:PASSWORD]`).
@@ -169,11 +176,17 @@ pub static VERBS: &[Verb] = &[
         aliases: &["delete"],
         args: &[ArgKind::Remote],
         required: 1,
-        flags: &[],
-        usage: "rm FILE",
-        summary: "delete a remote file (DELE)",
+        flags: &[Flag {
+            name: "-r",
+            value: None,
+            help: "remove a directory and everything in it",
+        }],
+        usage: "rm [-r] FILE",
+        summary: "delete a remote file (DELE), or a tree with -r",
         details: "Prints `removed FILE`, or the server's refusal, e.g. \
-                  `rm: nope.txt: 550 ...`.",
+                  `rm: nope.txt: 550 ...`. With -r, FILE is a directory: its files are \
+                  deleted (DELE) and its directories removed (RMD), children first, one \
+                  line each; a refusal is reported and the rest goes on.",
         extension: None,
         online: true,
         run: basic::rm,
@@ -300,6 +313,9 @@ pub static VERBS: &[Verb] = &[
         online: true,
         run: transfer::download,
     },
+    mirror::MGET,
+    mirror::MPUT,
+    mirror::MIRROR,
     Verb {
         name: "pwd",
         aliases: &[],
@@ -331,10 +347,15 @@ pub static VERBS: &[Verb] = &[
         aliases: &[],
         args: &[ArgKind::RemoteDir],
         required: 1,
-        flags: &[],
-        usage: "mkdir DIR",
+        flags: &[Flag {
+            name: "-p",
+            value: None,
+            help: "create missing parents too; an existing directory is fine",
+        }],
+        usage: "mkdir [-p] DIR",
         summary: "create a remote directory (MKD)",
-        details: "",
+        details: "With -p each missing component of DIR is created in turn (MKD), as \
+                  mkdir -p does locally.",
         extension: None,
         online: true,
         run: basic::mkdir,
@@ -365,6 +386,7 @@ pub static VERBS: &[Verb] = &[
         online: true,
         run: basic::mv,
     },
+    mirror::CHMOD,
     Verb {
         name: "lcd",
         aliases: &[],
@@ -533,7 +555,13 @@ impl Verb {
             }
             args.positional.push(word.clone());
         }
-        if args.positional.len() < self.required || args.positional.len() > self.args.len() {
+        let many = matches!(
+            self.args.last(),
+            Some(ArgKind::RemoteMany | ArgKind::LocalMany)
+        );
+        if args.positional.len() < self.required
+            || (!many && args.positional.len() > self.args.len())
+        {
             return Err(format!("usage: {}", self.usage));
         }
         Ok(args)
@@ -541,7 +569,14 @@ impl Verb {
 
     /// The kind of positional argument number `index`, if any.
     pub fn arg_kind(&self, index: usize) -> Option<ArgKind> {
-        self.args.get(index).copied()
+        match self.args.get(index) {
+            Some(kind) => Some(*kind),
+            None => self
+                .args
+                .last()
+                .copied()
+                .filter(|k| matches!(k, ArgKind::RemoteMany | ArgKind::LocalMany)),
+        }
     }
 
     /// `help VERB`'s text.
