@@ -39,6 +39,10 @@ use crate::verbs::{ArgKind, Args, Flag, Verb};
 /// against link loops).
 const MAX_DEPTH: usize = 64;
 
+/// How much newer a source must be to count as newer: `LIST` times have
+/// minute precision.
+const TIME_SLACK: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// At most this many parallel connections for `-P`.
 const MAX_PARALLEL: usize = 16;
 
@@ -462,8 +466,10 @@ fn walk_local(dir: &Path, rel: &str, depth: usize, into: &mut Vec<(String, Entry
 /// `Err("")` skip it (up to date, or not newer with `--only-newer`),
 /// `Err(reason)` refuse.
 fn decide(source: &Entry, target: &Entry, force: bool, only_newer: bool) -> Result<bool, String> {
+    // LIST gives times to the minute at best (MLSD to the second): a
+    // source is newer only by more than that.
     let source_newer = match (source.modified, target.modified) {
-        (Some(s), Some(t)) => s > t,
+        (Some(s), Some(t)) => s > t + TIME_SLACK,
         _ => false,
     };
     let same = source.size == target.size && !source_newer;

@@ -369,3 +369,182 @@ pub fn fake(args: &[&str]) -> Option<Fake> {
     Some(Fake { child, port })
 }
 
+
+/// Where `.ci/run` unpacks pure-ftpd and proftpd (their Debian packages
+/// conflict with the installed vsftpd, so they are not installed but
+/// `dpkg -x`ed): `$FTPSH_PEERS_DIR`, default `/opt/ftpsh-peers`.
+pub fn peers_dir() -> PathBuf {
+    std::env::var_os("FTPSH_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/ftpsh-peers"))
+}
+
+/// A SHA-512 crypt(3) hash of `password` (`openssl passwd -6`), the form
+/// both pure-ftpd's and proftpd's password files take.
+fn crypt_hash(password: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["passwd", "-6", password])
+        .output()
+        .expect("openssl is installed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A root directory the unprivileged user `nobody` (uid 65534) can write,
+/// with the fixture in it.
+fn nobody_root(temp: &Path) -> PathBuf {
+    let root = temp.join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::set_permissions(temp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fixture(&root);
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    root
+}
+
+/// Starts `make(port)` on free ports until it greets (three attempts).
+fn start_peer(
+    name: &'static str,
+    temp: tempfile::TempDir,
+    root: PathBuf,
+    make: impl Fn(u16) -> Command,
+) -> Server {
+    for _attempt in 0..3 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = make(port)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if try_greeting(port, &mut child) {
+            return Server {
+                name,
+                port,
+                user: "alice".into(),
+                password: "s3cret".into(),
+                root,
+                _temp: Some(temp),
+                child: Some(child),
+                embedded: None,
+            };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        eprintln!("{name} did not start on port {port}: {err}");
+    }
+    panic!("{name} would not start");
+}
+
+/// pure-ftpd (Debian's package, unpacked under [`peers_dir`]) with one
+/// virtual user `alice` (puredb), chrooted to a fresh root, IPv4 only.
+pub fn pure_ftpd() -> Option<Server> {
+    let dir = peers_dir();
+    let (binary, pure_pw) = (dir.join("usr/sbin/pure-ftpd"), dir.join("usr/bin/pure-pw"));
+    if !binary.exists() || !pure_pw.exists() {
+        println!(
+            "SKIP: pure-ftpd is not unpacked under {} (bash .ci/run does it; set FTPSH_PEERS_DIR)",
+            dir.display()
+        );
+        return None;
+    }
+    if !is_root() {
+        println!("SKIP: pure-ftpd needs root to switch to its virtual user");
+        return None;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let root = nobody_root(temp.path());
+    let passwd = temp.path().join("pureftpd.passwd");
+    std::fs::write(
+        &passwd,
+        format!(
+            "alice:{}:65534:65534::{}/./::::::::::::\n",
+            crypt_hash("s3cret"),
+            root.display()
+        ),
+    )
+    .unwrap();
+    let pdb = temp.path().join("pureftpd.pdb");
+    let status = Command::new(&pure_pw)
+        .arg("mkdb")
+        .arg(&pdb)
+        .arg("-f")
+        .arg(&passwd)
+        .status()
+        .unwrap();
+    assert!(status.success(), "pure-pw mkdb failed");
+    Some(start_peer("pure-ftpd", temp, root, |port| {
+        let mut c = Command::new(&binary);
+        c.arg("-S")
+            .arg(format!("127.0.0.1,{port}"))
+            .arg("-l")
+            .arg(format!("puredb:{}", pdb.display()))
+            .args(["-E", "-A", "-H", "-4"]);
+        c
+    }))
+}
+
+/// proftpd (Debian's `proftpd-core`, unpacked under [`peers_dir`]) with one
+/// user `alice` from an `AuthUserFile`, chrooted to a fresh root.
+pub fn proftpd() -> Option<Server> {
+    let binary = peers_dir().join("usr/sbin/proftpd");
+    if !binary.exists() {
+        println!(
+            "SKIP: proftpd is not unpacked under {} (bash .ci/run does it; set FTPSH_PEERS_DIR)",
+            peers_dir().display()
+        );
+        return None;
+    }
+    if !is_root() {
+        println!("SKIP: proftpd needs root to switch to its user");
+        return None;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let root = nobody_root(temp.path());
+    let dir = temp.path().to_path_buf();
+    let t = dir.as_path();
+    let passwd = t.join("passwd");
+    std::fs::write(
+        &passwd,
+        format!(
+            "alice:{}:65534:65534::{}:/bin/sh\n",
+            crypt_hash("s3cret"),
+            root.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(t.join("group"), "nogroup:x:65534:\n").unwrap();
+    for f in ["passwd", "group"] {
+        std::fs::set_permissions(t.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let conf_for = |port: u16| {
+        format!(
+            "ServerName \"proftpd test\"\nServerType standalone\nDefaultServer on\n\
+             UseIPv6 off\nDefaultAddress 127.0.0.1\nPort {port}\nUser nobody\nGroup nogroup\n\
+             PidFile {t}/proftpd.pid\nScoreboardFile {t}/proftpd.scoreboard\nDelayTable none\n\
+             WtmpLog off\nTransferLog none\nSystemLog {t}/proftpd.log\n\
+             AuthOrder mod_auth_file.c\nAuthUserFile {t}/passwd\nAuthGroupFile {t}/group\n\
+             RequireValidShell off\nDefaultRoot ~\nUmask 022\nAllowOverwrite on\n\
+             AllowRetrieveRestart on\nAllowStoreRestart on\nUseReverseDNS off\n",
+            t = t.display()
+        )
+    };
+    let conf = t.join("proftpd.conf");
+    Some(start_peer("proftpd", temp, root, move |port| {
+        std::fs::write(&conf, conf_for(port)).unwrap();
+        let mut c = Command::new(&binary);
+        c.arg("-n").arg("-q").arg("-c").arg(&conf);
+        c
+    }))
+}
