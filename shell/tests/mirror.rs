@@ -82,7 +82,9 @@ fn mirror_there_and_back_is_byte_identical_on_every_server() {
             "mirror -R '{}' pub/tree; mirror pub/tree back",
             tree.display()
         );
+        let started = std::time::Instant::now();
         let out = run(work.path(), &url, &commands);
+        println!("{name}: mirror -R and back of 100 MiB took {:?}", started.elapsed());
         assert!(
             out.status.success(),
             "{name}: {}\n{}",

@@ -659,7 +659,7 @@ impl Connection {
     /// The server's refusal (`550`, `450`).
     pub fn list(&mut self, dir: Option<&str>) -> Result<Vec<Entry>, RemoteError> {
         if self.has_feature("MLST") {
-            return match self.with_data(|ftp| ftp.mlsd(dir)) {
+            return match self.data_lines("MLSD", dir) {
                 Ok(lines) => Ok(lines.iter().filter_map(|l| parse_mlsx(l)).collect()),
                 // MLSD lists directories only (RFC 3659 §7.1); for a file,
                 // MLST gives the one entry `ls FILE` should show.
@@ -672,7 +672,7 @@ impl Connection {
                 Err(e) => Err(e),
             };
         }
-        let lines = self.with_data(|ftp| ftp.list(dir))?;
+        let lines = self.data_lines("LIST", dir)?;
         Ok(lines.iter().filter_map(|l| parse_list_line(l)).collect())
     }
 
@@ -682,7 +682,7 @@ impl Connection {
     /// # Errors
     /// The server's refusal (`550`, `450`).
     pub fn list_raw(&mut self, dir: Option<&str>) -> Result<Vec<String>, RemoteError> {
-        self.with_data(|ftp| ftp.list(dir))
+        self.data_lines("LIST", dir)
     }
 
     /// Brings the control connection back in step after `ABOR`.

@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use suppaftp::{FtpError, ImplFtpStream, TlsStream, TransferStream};
+use suppaftp::{FtpError, ImplFtpStream, Status, TlsStream, TransferStream};
 
 use super::{CHUNK, Connection, POLL, RemoteError, is_timeout, map_err};
 
@@ -28,6 +28,42 @@ impl Connection {
     /// for the end of an upload forever.
     fn release_data(&self) {
         self.settings.canceller.forget_data(self.id);
+    }
+
+    /// Runs a listing command (`LIST`, `MLSD`) and returns the lines of
+    /// its data connection (lossy UTF-8, line ends removed). Read here
+    /// rather than by suppaftp so the canceller's duplicate of the data
+    /// socket is closed before the completion reply is awaited (a server
+    /// such as proftpd sends its `226` only once the client has closed).
+    pub(super) fn data_lines(
+        &mut self,
+        verb: &str,
+        dir: Option<&str>,
+    ) -> Result<Vec<String>, RemoteError> {
+        let command = match dir {
+            Some(d) => format!("{verb} {d}"),
+            None => verb.to_owned(),
+        };
+        let (_, mut stream) = self.with_data(|ftp| {
+            ftp.custom_data_command(&command, &[Status::AboutToSend, Status::AlreadyOpen])
+        })?;
+        let mut bytes = Vec::new();
+        let read = stream.read_to_end(&mut bytes);
+        self.release_data();
+        if let Err(e) = read {
+            // The completion reply (426/451) explains it better.
+            return Err(match stream.finish() {
+                Err(err) => map_err(err),
+                Ok(()) if is_timeout(&e) => RemoteError::TimedOut,
+                Ok(()) => RemoteError::ConnectionLost(e),
+            });
+        }
+        stream.finish().map_err(map_err)?;
+        Ok(String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|l| l.trim_end_matches('\r').to_owned())
+            .filter(|l| !l.is_empty())
+            .collect())
     }
 
     /// Downloads `remote` (`RETR`, RFC 959 §4.1.3) into `sink` in chunks
