@@ -51,6 +51,10 @@ struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
+    /// Reconnect and run a command again up to N times when the connection
+    /// is lost (reset, or 421), pausing 1 s, 2 s, 4 s, … in between.
+    #[arg(long, value_name = "N", default_value_t = ftpsh_shell::shell::DEFAULT_RETRIES)]
+    retries: u32,
     /// Print a completion script for this shell and exit.
     #[arg(long, value_name = "SHELL", exclusive = true)]
     completions: Option<clap_complete::Shell>,
@@ -104,6 +108,7 @@ fn run() -> anyhow::Result<ExitCode> {
         progress: interactive && !cli.no_progress && io::stderr().is_terminal(),
         chatter_to_stderr: !interactive,
         timeout: Duration::from_secs(cli.timeout),
+        retries: cli.retries,
     };
     if !interactive {
         // The interactive shell installs its own (SIGINT interrupts a

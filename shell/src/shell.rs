@@ -40,6 +40,25 @@ macro_rules! say {
     }};
 }
 
+/// Reconnect attempts after a lost connection, by default.
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// The first pause before a reconnect; it doubles with each attempt, up
+/// to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The longest pause between reconnect attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What a reconnect needs: where, and as whom.
+#[derive(Clone)]
+struct Login {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+}
+
 /// How the shell presents itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -54,6 +73,9 @@ pub struct Options {
     pub chatter_to_stderr: bool,
     /// The longest wait for any network step (`--timeout`).
     pub timeout: Duration,
+    /// How many times a command that lost its connection (a reset, or
+    /// `421`) reconnects and runs again (`--retries`).
+    pub retries: u32,
 }
 
 impl Default for Options {
@@ -63,6 +85,7 @@ impl Default for Options {
             progress: false,
             chatter_to_stderr: false,
             timeout: crate::client::DEFAULT_TIMEOUT,
+            retries: DEFAULT_RETRIES,
         }
     }
 }
@@ -195,6 +218,10 @@ pub struct Shell {
     start_dir: PathBuf,
     cache: HashMap<String, (Instant, Vec<Entry>)>,
     settings: Settings,
+    login: Option<Login>,
+    /// Set when the connection was lost (reset, `421`) during the current
+    /// command: the remote directory to return to on reconnect.
+    lost_in: Option<String>,
     password_prompt: Option<PasswordPrompt>,
     exit: bool,
 }
@@ -226,6 +253,8 @@ impl Shell {
                 timeout: opts.timeout,
                 ..Settings::default()
             },
+            login: None,
+            lost_in: None,
             password_prompt: None,
             exit: false,
         }
@@ -316,7 +345,27 @@ impl Shell {
                 if verb.online && self.conn.is_none() {
                     return Err(CmdError::offline(verb.name));
                 }
-                (verb.run)(self, &args, out)?;
+                self.lost_in = None;
+                let mut result = (verb.run)(self, &args, out);
+                let mut attempt = 0;
+                while result.is_err() && verb.online && attempt < self.opts.retries {
+                    let Some(cwd) = self.lost_in.take() else {
+                        break;
+                    };
+                    attempt += 1;
+                    if !self.reconnect(&cwd, attempt) {
+                        continue;
+                    }
+                    // A transfer cut off by the loss continues where it
+                    // stopped (REST), instead of refusing its own partial
+                    // file as "already exists".
+                    let mut args = args.clone();
+                    if verb.flags.iter().any(|f| f.name == "-c") {
+                        args.flags.insert("-c", None);
+                    }
+                    result = (verb.run)(self, &args, out);
+                }
+                result?;
             }
             None if self.is_server_verb(first) => {
                 let args = Args {
@@ -410,6 +459,11 @@ impl Shell {
             };
         }
         let mut e = CmdError::remote(verb, subject, &err);
+        let reconnectable = matches!(err, RemoteError::ConnectionLost(_))
+            || matches!(&err, RemoteError::Reply(r) if r.code.0 == 421);
+        if reconnectable && let Some(c) = &self.conn {
+            self.lost_in = Some(c.cwd().to_owned());
+        }
         if err.is_connection_lost() {
             self.conn = None;
             self.cache.clear();
@@ -521,6 +575,12 @@ impl Shell {
         say!(chatter, "{}", reply_line(&login));
         self.cache.clear();
         self.conn = Some(conn);
+        self.login = Some(Login {
+            host: host.clone(),
+            port,
+            user: user.clone(),
+            password: password.clone(),
+        });
         if let Some(path) = path {
             let r = self.conn("connme")?.cd(&path).map(str::to_owned);
             match r {
@@ -529,6 +589,52 @@ impl Shell {
             }
         }
         Ok(())
+    }
+
+    /// Opens a new connection after a loss, logs in as before and returns
+    /// to `cwd`, after a pause that doubles with each `attempt` (1 s, 2 s,
+    /// 4 s, … up to 30 s; Ctrl-C ends it). Says so on stderr; true when
+    /// connected again.
+    fn reconnect(&mut self, cwd: &str, attempt: u32) -> bool {
+        let Some(login) = self.login.clone() else {
+            return false;
+        };
+        let pause = FIRST_BACKOFF
+            .saturating_mul(1 << (attempt - 1).min(5))
+            .min(MAX_BACKOFF);
+        eprintln!(
+            "connection lost; reconnecting in {} s (attempt {attempt} of {})",
+            pause.as_secs(),
+            self.opts.retries
+        );
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            if self.settings.interrupt.load(Ordering::Relaxed) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let fresh = Connection::open(&login.host, login.port, &self.settings).and_then(|mut c| {
+            c.login(&login.user, &login.password)?;
+            if c.cwd() != cwd {
+                c.cd(cwd)?;
+            }
+            Ok(c)
+        });
+        match fresh {
+            Ok(c) => {
+                eprintln!("reconnected to {}; cwd={}", c.host_port(), c.cwd());
+                self.cache.clear();
+                self.conn = Some(c);
+                true
+            }
+            Err(e) => {
+                eprintln!("reconnect failed: {e}");
+                // Try again on the next attempt.
+                self.lost_in = Some(cwd.to_owned());
+                false
+            }
+        }
     }
 
     /// A failed `connme`, told as interrupted when Ctrl-C caused it.

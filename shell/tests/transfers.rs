@@ -185,7 +185,13 @@ fn an_interrupted_download_resumes_with_rest() {
     };
     let url = format!("ftp://u:p@127.0.0.1:{}/", fake.port);
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &url, "download big.bin");
+    // Without reconnects, so the cut-off download stays cut off.
+    let out = ftpsh()
+        .current_dir(dir.path())
+        .args(["--retries", "0", "-c", "download big.bin", &url])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("download -c continues it"), "{err}");
