@@ -20,6 +20,10 @@ use rand::distr::Alphanumeric;
 #[derive(Debug, Parser)]
 #[command(name = "ftpshd", version)]
 struct Args {
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    man: bool,
+
     /// Address of the control-connection listener; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:2121")]
     listen: SocketAddr,
@@ -95,6 +99,13 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
+    // Before parsing: --root is required for serving, not for the page.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "--man") {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(<Args as clap::CommandFactory>::command()).render(&mut page)?;
+        std::io::stdout().write_all(&page)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

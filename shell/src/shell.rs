@@ -547,7 +547,17 @@ impl Shell {
                 }
             }
         }
-        let user = user.unwrap_or_else(|| "anonymous".to_owned());
+        // No user anywhere: ~/.netrc by host (its `machine` entry, else
+        // `default`), as lftp and curl do; else anonymous.
+        let (user, password) = match user {
+            Some(u) => (u, password),
+            None => match std::env::var_os("HOME").and_then(|home| {
+                crate::url::netrc_file_lookup(Path::new(&home), &host, None)
+            }) {
+                Some((login, p)) => (login, Some(p)),
+                None => ("anonymous".to_owned(), password),
+            },
+        };
         let password = match password {
             Some(p) => p,
             None => self.find_password(&host, &user)?,

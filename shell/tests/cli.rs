@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers, not only #[test] fns
 
+mod common;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
@@ -204,4 +206,76 @@ fn a_url_on_the_command_line_that_cannot_be_reached_exits_3() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+}
+
+#[test]
+fn completion_scripts_and_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = ftpsh().args(["--completions", shell]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        let script = text(&o.stdout);
+        assert!(script.contains("ftpsh"), "{shell}");
+        assert!(script.contains("timeout"), "{shell}: {script}");
+    }
+    // The bash script is valid bash.
+    let o = ftpsh().args(["--completions", "bash"]).output().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ftpsh.bash");
+    std::fs::write(&path, &o.stdout).unwrap();
+    let check = Command::new("bash").arg("-n").arg(&path).status().unwrap();
+    assert!(check.success());
+
+    let o = ftpsh().arg("--man").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let page = text(&o.stdout);
+    assert!(page.contains(".TH ftpsh 1"), "{page}");
+    assert!(page.contains(".SH \"SHELL VERBS\""), "{page}");
+    // Every verb of the table is in it (from the same table as help).
+    for verb in ftpsh_shell::verbs::VERBS {
+        assert!(page.contains(&format!("\\fB{}", verb.name)), "{}", verb.name);
+    }
+}
+
+#[test]
+fn netrc_by_host_when_the_url_names_no_user() {
+    let server = common::embedded();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join(".netrc"),
+        format!(
+            "machine 127.0.0.1 login {} password {}\n",
+            server.user, server.password
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ftpsh"))
+        .env_remove("FTPSH_PASSWORD")
+        .env("HOME", home.path())
+        .args(["-c", "pwd"])
+        .arg(format!("ftp://127.0.0.1:{}/", server.port))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("230 alice"), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "/\n");
+}
+
+#[test]
+fn ls_l_shows_the_servers_list_lines() {
+    let Some(server) = common::pyftpdlib() else {
+        return;
+    };
+    let o = ftpsh()
+        .args(["-c", "ls -l pub; ls -1 pub", &server.url()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let mut lines = out.lines();
+    let long = lines.next().unwrap();
+    assert!(long.starts_with("-rw"), "{out}");
+    assert!(long.ends_with(" hello.txt"), "{out}");
+    assert_eq!(lines.next(), Some("hello.txt"), "{out}");
 }
