@@ -551,9 +551,9 @@ impl Shell {
         // `default`), as lftp and curl do; else anonymous.
         let (user, password) = match user {
             Some(u) => (u, password),
-            None => match std::env::var_os("HOME").and_then(|home| {
-                crate::url::netrc_file_lookup(Path::new(&home), &host, None)
-            }) {
+            None => match std::env::var_os("HOME")
+                .and_then(|home| crate::url::netrc_file_lookup(Path::new(&home), &host, None))
+            {
                 Some((login, p)) => (login, Some(p)),
                 None => ("anonymous".to_owned(), password),
             },

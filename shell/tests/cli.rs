@@ -232,7 +232,11 @@ fn completion_scripts_and_man_page() {
     assert!(page.contains(".SH \"SHELL VERBS\""), "{page}");
     // Every verb of the table is in it (from the same table as help).
     for verb in ftpsh_shell::verbs::VERBS {
-        assert!(page.contains(&format!("\\fB{}", verb.name)), "{}", verb.name);
+        assert!(
+            page.contains(&format!("\\fB{}", verb.name)),
+            "{}",
+            verb.name
+        );
     }
 }
 

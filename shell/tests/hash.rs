@@ -238,7 +238,8 @@ fn without_hash_verify_fails_clearly_against_pyftpdlib() {
     // Connection chatter is on stderr too; the failure is its last line,
     // and stdout stays empty.
     assert!(
-        String::from_utf8_lossy(&o.stderr).ends_with("\n230 Login successful.\nhash: server has no HASH command\n"),
+        String::from_utf8_lossy(&o.stderr)
+            .ends_with("\n230 Login successful.\nhash: server has no HASH command\n"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

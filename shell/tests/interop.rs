@@ -205,7 +205,8 @@ fn abort_keeps_session_usable(server: &Server, partial_must_vanish: bool) {
             timeout: Duration::from_secs(5),
             ..Settings::default()
         },
-    ).unwrap();
+    )
+    .unwrap();
     conn.login(&server.user, &server.password).unwrap();
     conn.cd("pub").unwrap();
 
@@ -214,7 +215,13 @@ fn abort_keeps_session_usable(server: &Server, partial_must_vanish: bool) {
         reads: 0,
         flag: &flag,
     };
-    let r = conn.upload("partial.bin", Upload::Store, &mut source, &mut |_| {}, &flag);
+    let r = conn.upload(
+        "partial.bin",
+        Upload::Store,
+        &mut source,
+        &mut |_| {},
+        &flag,
+    );
     assert!(
         matches!(r, Err(RemoteError::Interrupted { .. })),
         "{name}: {r:?}"

@@ -43,7 +43,11 @@ fn make_tree(root: &Path) {
     std::fs::write(root.join("a.txt"), b"alpha\n").unwrap();
     std::fs::write(root.join("empty.txt"), b"").unwrap();
     std::fs::write(root.join("sub dir/with space.txt"), b"spaced\n").unwrap();
-    std::fs::write(root.join("sub dir/deeper/deepest/leaf.bin"), [0u8, 1, 2, 255]).unwrap();
+    std::fs::write(
+        root.join("sub dir/deeper/deepest/leaf.bin"),
+        [0u8, 1, 2, 255],
+    )
+    .unwrap();
     std::fs::write(root.join("ñandú/canción.txt"), "canción\n").unwrap();
     std::fs::write(root.join("ñandú/日本/空.txt"), b"").unwrap();
     let mut big = std::fs::File::create(root.join("sub dir/big.bin")).unwrap();
@@ -57,7 +61,12 @@ fn make_tree(root: &Path) {
 }
 
 fn diff_r(a: &Path, b: &Path) -> Output {
-    Command::new("diff").arg("-r").arg(a).arg(b).output().unwrap()
+    Command::new("diff")
+        .arg("-r")
+        .arg(a)
+        .arg(b)
+        .output()
+        .unwrap()
 }
 
 fn servers() -> Vec<common::Server> {
@@ -84,7 +93,10 @@ fn mirror_there_and_back_is_byte_identical_on_every_server() {
         );
         let started = std::time::Instant::now();
         let out = run(work.path(), &url, &commands);
-        println!("{name}: mirror -R and back of 100 MiB took {:?}", started.elapsed());
+        println!(
+            "{name}: mirror -R and back of 100 MiB took {:?}",
+            started.elapsed()
+        );
         assert!(
             out.status.success(),
             "{name}: {}\n{}",
@@ -92,7 +104,10 @@ fn mirror_there_and_back_is_byte_identical_on_every_server() {
             text(&out.stderr)
         );
         let stdout = text(&out.stdout);
-        assert!(stdout.contains("mirror: 7 files (100.00 MiB"), "{name}: {stdout}");
+        assert!(
+            stdout.contains("mirror: 7 files (100.00 MiB"),
+            "{name}: {stdout}"
+        );
         let d = diff_r(&tree, &work.path().join("back"));
         assert!(d.status.success(), "{name}: diff -r: {}", text(&d.stdout));
         assert!(
@@ -103,7 +118,11 @@ fn mirror_there_and_back_is_byte_identical_on_every_server() {
         // A second run in both directions moves nothing.
         let out = run(work.path(), &url, &commands);
         let stdout = text(&out.stdout);
-        assert!(out.status.success(), "{name}: {stdout}{}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {stdout}{}",
+            text(&out.stderr)
+        );
         assert_eq!(
             stdout.matches("mirror: 0 files (0 B)").count(),
             2,
@@ -111,7 +130,11 @@ fn mirror_there_and_back_is_byte_identical_on_every_server() {
         );
 
         // --delete: a file the server no longer has goes locally too.
-        let out = run(work.path(), &url, "rm pub/tree/a.txt; mirror --delete pub/tree back");
+        let out = run(
+            work.path(),
+            &url,
+            "rm pub/tree/a.txt; mirror --delete pub/tree back",
+        );
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
         assert!(!work.path().join("back/a.txt").exists(), "{name}");
         assert!(work.path().join("back/empty.txt").exists(), "{name}");
@@ -161,14 +184,20 @@ fn a_failed_file_does_not_stop_the_mirror() {
     );
     assert!(stdout.contains("2 files"), "{stdout}");
     assert!(stdout.ends_with(", 1 failed\n"), "{stdout}");
-    assert_eq!(std::fs::read(work.path().join("back/two.txt")).unwrap(), b"two\n");
+    assert_eq!(
+        std::fs::read(work.path().join("back/two.txt")).unwrap(),
+        b"two\n"
+    );
     assert_eq!(
         std::fs::read(work.path().join("back/one.txt")).unwrap(),
         b"different\n"
     );
     let out = run(work.path(), &server.url(), "mirror -f pub back");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read(work.path().join("back/one.txt")).unwrap(), b"one\n");
+    assert_eq!(
+        std::fs::read(work.path().join("back/one.txt")).unwrap(),
+        b"one\n"
+    );
 }
 
 #[test]
@@ -197,7 +226,11 @@ fn mget_and_mput_expand_globs_on_the_client() {
         std::fs::create_dir(&back).unwrap();
         let out = ftpsh()
             .current_dir(&back)
-            .args(["-c", "mget pub/in/deep/x?.txt 'pub/in/deep/with *'", &server.url()])
+            .args([
+                "-c",
+                "mget pub/in/deep/x?.txt 'pub/in/deep/with *'",
+                &server.url(),
+            ])
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -216,6 +249,9 @@ fn mget_and_mput_expand_globs_on_the_client() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{name}");
-        assert!(text(&out.stdout).contains("already exists locally"), "{name}");
+        assert!(
+            text(&out.stdout).contains("already exists locally"),
+            "{name}"
+        );
     }
 }

@@ -118,7 +118,10 @@ fn the_server_restarts_mid_session_and_the_cwd_is_kept() {
     let out = shell.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("reconnecting in 1 s (attempt 1 of 3)"), "{err}");
+    assert!(
+        err.contains("reconnecting in 1 s (attempt 1 of 3)"),
+        "{err}"
+    );
     assert!(err.contains("cwd=/deep/er"), "{err}");
 }
 

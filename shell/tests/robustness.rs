@@ -12,7 +12,7 @@ mod common;
 use common::fake;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn ftpsh() -> Command {

@@ -68,7 +68,12 @@ fn cat_through_a_pipe_to_sha256sum() {
                 .unwrap();
             let status = ftpsh.wait().unwrap();
             let mut err = String::new();
-            ftpsh.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            ftpsh
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             assert!(status.success(), "{}: {command}: {err}", server.name);
             assert_eq!(
                 text(&sum.stdout),
@@ -100,7 +105,12 @@ fn upload_from_a_pipe() {
         });
         let out = child.wait_with_output().unwrap();
         writer.join().unwrap();
-        assert!(out.status.success(), "{}: {}", server.name, text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            server.name,
+            text(&out.stderr)
+        );
         assert_eq!(
             std::fs::read(server.pub_dir().join("from-pipe.bin")).unwrap(),
             data,
@@ -143,7 +153,11 @@ fn dev_stdout_is_written_into_not_replaced() {
     let server = common::embedded();
     let dir = tempfile::tempdir().unwrap();
     let before = std::fs::symlink_metadata("/dev/stdout").unwrap();
-    let out = run(dir.path(), &server.url(), "download -f pub/hello.txt /dev/stdout");
+    let out = run(
+        dir.path(),
+        &server.url(),
+        "download -f pub/hello.txt /dev/stdout",
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hello\n");
     let after = std::fs::symlink_metadata("/dev/stdout").unwrap();
@@ -224,7 +238,12 @@ fn upload_c_finishes_a_short_remote_file() {
         let out = run(dir.path(), &server.url(), "upload part.bin pub/part.bin");
         assert_eq!(out.status.code(), Some(1), "{}: no overwrite", server.name);
         let out = run(dir.path(), &server.url(), "upload -c part.bin pub/part.bin");
-        assert!(out.status.success(), "{}: {}", server.name, text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            server.name,
+            text(&out.stderr)
+        );
         assert!(
             text(&out.stdout).contains("continued part.bin -> pub/part.bin"),
             "{}: {}",
@@ -233,6 +252,10 @@ fn upload_c_finishes_a_short_remote_file() {
         );
         assert_eq!(std::fs::read(&remote).unwrap(), data, "{}", server.name);
         let out = run(dir.path(), &server.url(), "upload -c part.bin pub/part.bin");
-        assert!(text(&out.stdout).contains("already complete"), "{}", server.name);
+        assert!(
+            text(&out.stdout).contains("already complete"),
+            "{}",
+            server.name
+        );
     }
 }

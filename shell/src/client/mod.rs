@@ -34,10 +34,10 @@ mod transfer;
 pub use cancel::Canceller;
 pub use transfer::Upload;
 
+use parse::is_verb_word;
 pub use parse::{
     HASH_ALGORITHM, RemoteHash, parse_hash_feature, parse_hash_reply, parse_list_line, parse_mlsx,
 };
-use parse::is_verb_word;
 
 /// Bytes moved per read or write on a data connection.
 pub const CHUNK: usize = 64 * 1024;
@@ -744,7 +744,6 @@ impl Connection {
         self.raw("QUIT")
     }
 }
-
 
 impl Drop for Connection {
     fn drop(&mut self) {

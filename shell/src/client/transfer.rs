@@ -233,7 +233,6 @@ impl Connection {
         stream.finish().map_err(map_err)?;
         Ok(total)
     }
-
 }
 
 /// Aborts a download on Ctrl-C. When the data connection has already

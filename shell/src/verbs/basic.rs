@@ -401,4 +401,3 @@ pub fn exit(sh: &mut Shell, _args: &Args, _out: &mut dyn Write) -> Result<(), Cm
     sh.request_exit();
     Ok(())
 }
-

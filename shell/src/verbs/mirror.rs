@@ -350,7 +350,10 @@ pub fn mget(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdE
             let local = sh.local_path(&e.name);
             if !force && local.symlink_metadata().is_ok() {
                 report.failures += 1;
-                say!(out, "{V}: {remote}: failed: already exists locally; use -f to overwrite");
+                say!(
+                    out,
+                    "{V}: {remote}: failed: already exists locally; use -f to overwrite"
+                );
                 continue;
             }
             jobs.push(Job::Get {
@@ -378,7 +381,10 @@ pub fn mput(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdE
         let full = sh.local_path(typed);
         let pattern = full.to_string_lossy().into_owned();
         let paths = glob::glob(&pattern).map_err(|e| CmdError::usage(V, e))?;
-        let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+        let mut matched: Vec<PathBuf> = paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
         matched.sort();
         if matched.is_empty() {
             report.failures += 1;
@@ -434,7 +440,12 @@ fn walk_remote(
 /// Every entry under local directory `dir`, like [`walk_remote`].
 /// Symbolic links to directories are not followed; side files of
 /// downloads in progress are left out.
-fn walk_local(dir: &Path, rel: &str, depth: usize, into: &mut Vec<(String, Entry)>) -> io::Result<()> {
+fn walk_local(
+    dir: &Path,
+    rel: &str,
+    depth: usize,
+    into: &mut Vec<(String, Entry)>,
+) -> io::Result<()> {
     if depth > MAX_DEPTH {
         return Err(io::Error::other(format!(
             "{}: deeper than {MAX_DEPTH} levels",
@@ -526,7 +537,8 @@ pub fn mirror(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
             return Err(CmdError::local(V, &local_typed, "no such local directory"));
         }
         let mut local = Vec::new();
-        walk_local(&local_dir, "", 0, &mut local).map_err(|e| CmdError::local(V, &local_typed, e))?;
+        walk_local(&local_dir, "", 0, &mut local)
+            .map_err(|e| CmdError::local(V, &local_typed, e))?;
         let exists = sh.conn(V)?.kind_of(&remote_dir);
         let mut remote = Vec::new();
         match exists.map_err(|e| sh.remote_err(V, &remote_dir, e))? {
@@ -545,7 +557,10 @@ pub fn mirror(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
                     Some(t) if t.kind == Kind::Dir => {}
                     Some(_) => {
                         report.failures += 1;
-                        say!(out, "{V}: {rel}: failed: a file on the server where a directory is");
+                        say!(
+                            out,
+                            "{V}: {rel}: failed: a file on the server where a directory is"
+                        );
                     }
                     None => make_remote_dir(sh, V, &remote_path, out, &mut report)?,
                 }
@@ -602,7 +617,8 @@ pub fn mirror(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
             std::fs::create_dir_all(&local_dir).map_err(|e| CmdError::local(V, &local_typed, e))?;
         }
         let mut local = Vec::new();
-        walk_local(&local_dir, "", 0, &mut local).map_err(|e| CmdError::local(V, &local_typed, e))?;
+        walk_local(&local_dir, "", 0, &mut local)
+            .map_err(|e| CmdError::local(V, &local_typed, e))?;
         for (rel, e) in &remote {
             let target = local.iter().find(|(l, _)| l == rel).map(|(_, t)| t);
             let local_path = local_dir.join(rel);
@@ -753,7 +769,10 @@ pub fn rm_tree(sh: &mut Shell, dir: &str, out: &mut dyn Write) -> Result<(), Cmd
     let _ = started;
     if report.failures > 0 {
         return Err(CmdError {
-            message: format!("rm: {dir}: {} entries could not be removed", report.failures),
+            message: format!(
+                "rm: {dir}: {} entries could not be removed",
+                report.failures
+            ),
             code: None,
             failure: Failure::Remote,
         });
@@ -792,7 +811,10 @@ pub fn chmod(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cmd
     let mode = args.get(0).unwrap_or_default();
     let file = normalize_separators(args.get(1).unwrap_or_default());
     if mode.is_empty() || mode.len() > 4 || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        return Err(CmdError::usage(V, format!("{mode:?}: MODE is octal, e.g. 644")));
+        return Err(CmdError::usage(
+            V,
+            format!("{mode:?}: MODE is octal, e.g. 644"),
+        ));
     }
     let r = sh.conn(V)?.command(&format!("SITE CHMOD {mode} {file}"));
     sh.invalidate_cache();

@@ -110,7 +110,12 @@ fn verify_remote(
 }
 
 /// Refuses a rename that changes the extension, unless forced.
-fn check_extension(verb: &str, source: &str, target: &dest::Target, force: bool) -> Result<(), CmdError> {
+fn check_extension(
+    verb: &str,
+    source: &str,
+    target: &dest::Target,
+    force: bool,
+) -> Result<(), CmdError> {
     let source_name = file_name(source).unwrap_or(source);
     if !force && let Some((from, to)) = extension_change(source_name, &target.name) {
         return Err(CmdError::local(
@@ -154,7 +159,10 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
     check_dest(V, args.get(1))?;
     let from_stdin = typed == "-";
     if from_stdin && args.get(1).is_none() {
-        return Err(CmdError::usage(V, "upload - NAME: standard input needs a remote NAME"));
+        return Err(CmdError::usage(
+            V,
+            "upload - NAME: standard input needs a remote NAME",
+        ));
     }
     if from_stdin && resume {
         return Err(CmdError::usage(V, "-c cannot resume from standard input"));
@@ -189,7 +197,11 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
     let existing = sh.conn(V)?.kind_of(&target_path);
     match existing {
         Ok(Some(Kind::Dir)) => {
-            return Err(CmdError::local(V, &target_path, "is a directory on the server"));
+            return Err(CmdError::local(
+                V,
+                &target_path,
+                "is a directory on the server",
+            ));
         }
         Ok(Some(_)) if !force && !resume => {
             return Err(CmdError::local(
@@ -211,11 +223,17 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
             return Err(CmdError::local(
                 V,
                 &target_path,
-                format!("the server's file ({offset} bytes) is longer than {source} ({length} bytes); nothing to continue"),
+                format!(
+                    "the server's file ({offset} bytes) is longer than {source} ({length} bytes); nothing to continue"
+                ),
             ));
         }
         if offset == length {
-            say!(out, "{target_path}: already complete ({})", format::human(length));
+            say!(
+                out,
+                "{target_path}: already complete ({})",
+                format::human(length)
+            );
             return Ok(());
         }
         how = if sh.conn(V)?.has_feature("REST") {
@@ -269,7 +287,11 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
     progress.finish();
     sh.invalidate_cache();
     let bytes = result.map_err(|e| sh.remote_err(V, &target_path, e))?;
-    let shown = if from_stdin { "(stdin)" } else { source.as_str() };
+    let shown = if from_stdin {
+        "(stdin)"
+    } else {
+        source.as_str()
+    };
     let what = if offset > 0 { "continued" } else { "uploaded" };
     transfer_summary(sh, out, what, shown, &target_path, bytes, started);
     if verify {
@@ -278,7 +300,14 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
         } else {
             reader.hex()
         };
-        verify_remote(sh, V, &target_path, &sent, "sent", "the remote file is left in place")?;
+        verify_remote(
+            sh,
+            V,
+            &target_path,
+            &sent,
+            "sent",
+            "the remote file is left in place",
+        )?;
         say!(out, "verified {target_path}: {HASH_ALGORITHM} {sent}");
     }
     Ok(())
@@ -343,7 +372,15 @@ pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), 
         let bytes = fetch(sh, V, &source, Sink::Special(local), 0, verify, false, out)?;
         // The target may be this very standard output (`/dev/stdout`):
         // the summary must not land in the data.
-        transfer_summary(sh, &mut io::stderr(), "downloaded", &source, &target_path, bytes, started);
+        transfer_summary(
+            sh,
+            &mut io::stderr(),
+            "downloaded",
+            &source,
+            &target_path,
+            bytes,
+            started,
+        );
         return Ok(());
     }
     check_extension(V, &source, &target, force)?;
@@ -353,7 +390,11 @@ pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), 
         .unwrap_or_else(|| sh.local_cwd().to_path_buf());
     if !parent.is_dir() {
         let dir = target.dir.clone().unwrap_or_else(|| ".".to_owned());
-        return Err(CmdError::local(V, &target_path, format!("no such local directory {dir}")));
+        return Err(CmdError::local(
+            V,
+            &target_path,
+            format!("no such local directory {dir}"),
+        ));
     }
     if local.is_dir() {
         return Err(CmdError::local(V, &target_path, "is a local directory"));
@@ -394,7 +435,11 @@ pub fn download(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), 
         }
         e
     })?;
-    let what = if offset > 0 { "continued" } else { "downloaded" };
+    let what = if offset > 0 {
+        "continued"
+    } else {
+        "downloaded"
+    };
     transfer_summary(sh, out, what, &source, &target_path, bytes, started);
     if verify {
         let hex = file_sha256(&local).map_err(|e| CmdError::local(V, &target_path, e))?;
@@ -445,7 +490,9 @@ fn fetch(
         return Err(CmdError::local(
             verb,
             source,
-            format!("the partial file ({offset} bytes) is longer than the server's ({size} bytes); download without -c"),
+            format!(
+                "the partial file ({offset} bytes) is longer than the server's ({size} bytes); download without -c"
+            ),
         ));
     }
     let mut file = match &sink {
@@ -482,9 +529,13 @@ fn fetch(
             None => out,
         };
         let mut hashing = HashingWriter::new(writer);
-        let r = sh
-            .conn(verb)?
-            .download(source, offset, &mut hashing, &mut |n| progress.set(n), &interrupt);
+        let r = sh.conn(verb)?.download(
+            source,
+            offset,
+            &mut hashing,
+            &mut |n| progress.set(n),
+            &interrupt,
+        );
         r.map(|n| (n, hashing.hex()))
     };
     progress.finish();
@@ -522,7 +573,14 @@ fn fetch(
                 })?;
             }
             _ if verify => {
-                verify_remote(sh, verb, source, &received, "received", "the bytes were written")?;
+                verify_remote(
+                    sh,
+                    verb,
+                    source,
+                    &received,
+                    "received",
+                    "the bytes were written",
+                )?;
             }
             _ => {}
         }

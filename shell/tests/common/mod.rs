@@ -369,7 +369,6 @@ pub fn fake(args: &[&str]) -> Option<Fake> {
     Some(Fake { child, port })
 }
 
-
 /// Where `.ci/run` unpacks pure-ftpd and proftpd (their Debian packages
 /// conflict with the installed vsftpd, so they are not installed but
 /// `dpkg -x`ed): `$FTPSH_PEERS_DIR`, default `/opt/ftpsh-peers`.
