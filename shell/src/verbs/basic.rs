@@ -12,7 +12,7 @@ use crate::client::{DATA_VERBS, HASH_ALGORITHM, RemoteError, reply_line};
 use crate::format;
 use crate::say;
 use crate::shell::{CmdError, Shell, print_reply, read_local_dir};
-use crate::verbs::{self, Args, VERBS};
+use crate::verbs::{self, ArgKind, Args, VERBS, Verb};
 use crate::verify::to_hex;
 
 /// `connme [-u USER[:PASSWORD]] [URL]`.
@@ -401,3 +401,52 @@ pub fn exit(sh: &mut Shell, _args: &Args, _out: &mut dyn Write) -> Result<(), Cm
     sh.request_exit();
     Ok(())
 }
+
+/// `chmod MODE FILE`: `SITE CHMOD MODE FILE`, where the server has it.
+pub fn chmod(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
+    const V: &str = "chmod";
+    let mode = args.get(0).unwrap_or_default();
+    let file = normalize_separators(args.get(1).unwrap_or_default());
+    if mode.is_empty() || mode.len() > 4 || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(CmdError::usage(
+            V,
+            format!("{mode:?}: MODE is octal, e.g. 644"),
+        ));
+    }
+    let r = sh.conn(V)?.command(&format!("SITE CHMOD {mode} {file}"));
+    sh.invalidate_cache();
+    match r {
+        Ok(_) => {
+            say!(out, "mode of {file} set to {mode}");
+            Ok(())
+        }
+        Err(RemoteError::Reply(reply)) if matches!(reply.code.0, 500 | 502 | 504) => {
+            Err(CmdError::remote(
+                V,
+                &file,
+                &RemoteError::Unsupported(format!(
+                    "server has no SITE CHMOD ({})",
+                    crate::client::reply_line(&reply)
+                )),
+            ))
+        }
+        Err(e) => Err(sh.remote_err(V, &file, e)),
+    }
+}
+
+/// `chmod`.
+pub(super) const CHMOD: Verb = Verb {
+    name: "chmod",
+    aliases: &[],
+    args: &[ArgKind::Word, ArgKind::Remote],
+    required: 2,
+    flags: &[],
+    usage: "chmod MODE FILE",
+    summary: "change a remote file's permissions (SITE CHMOD)",
+    details: "MODE is octal (644, 0755). Sent as SITE CHMOD MODE FILE, the common \
+              extension of vsftpd, proftpd, pure-ftpd and pyftpdlib; a server without it \
+              answers 500/502, and chmod says the server has no SITE CHMOD.",
+    extension: None,
+    online: true,
+    run: chmod,
+};

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use crate::shell::{CmdError, Shell};
 
 pub(crate) mod basic;
+mod jobs;
 mod mirror;
+mod multi;
 mod transfer;
 
 /// What a positional argument names, which decides how it completes.
@@ -313,8 +315,8 @@ pub static VERBS: &[Verb] = &[
         online: true,
         run: transfer::download,
     },
-    mirror::MGET,
-    mirror::MPUT,
+    multi::MGET,
+    multi::MPUT,
     mirror::MIRROR,
     Verb {
         name: "pwd",
@@ -386,7 +388,7 @@ pub static VERBS: &[Verb] = &[
         online: true,
         run: basic::mv,
     },
-    mirror::CHMOD,
+    basic::CHMOD,
     Verb {
         name: "lcd",
         aliases: &[],
