@@ -614,6 +614,8 @@ pub fn run(script: &Script, out: &mut dyn Write) -> Result<u8, ScriptError> {
         .path()
         .canonicalize()
         .map_err(|e| ScriptError::Setup(format!("work directory: {e}")))?;
+    // A SIGTERM mid-script removes it too (see `signals`).
+    crate::signals::remove_on_exit(work.path());
     for f in &script.setup {
         f.create(&work_dir)
             .map_err(|e| ScriptError::Setup(format!("{f:?}: {e}")))?;
@@ -715,6 +717,7 @@ pub fn run(script: &Script, out: &mut dyn Write) -> Result<u8, ScriptError> {
         }
     };
     let _ = out.flush();
+    crate::signals::forget(work.path());
     drop(work);
     Ok(code)
 }

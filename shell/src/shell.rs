@@ -259,6 +259,7 @@ impl Shell {
             password: Some(server.password().to_owned()),
             banner: None,
         });
+        crate::signals::remove_on_exit(server.root());
         self.embedded = Some(server);
     }
 
