@@ -202,3 +202,35 @@ fn sigterm_and_sighup_remove_the_embedded_root() {
         assert!(!created[0].exists(), "{signal} left {:?}", created[0]);
     }
 }
+
+#[test]
+fn sigterm_mid_download_removes_the_side_file() {
+    // The server sends 150 and then nothing: the download waits, its side
+    // file open, when SIGTERM arrives.
+    let Some(server) = fake(&["--stall", "DATA"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("ftp://u:p@127.0.0.1:{}/", server.port);
+    let mut child = ftpsh()
+        .current_dir(dir.path())
+        .args(["-c", "download a.txt", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let side = dir.path().join(".a.txt.ftpsh-part");
+    let mut waited = 0;
+    while !side.exists() && waited < 100 {
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 1;
+    }
+    assert!(side.exists(), "the download never started");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15));
+    assert!(!side.exists(), "SIGTERM left {side:?}");
+    assert!(!dir.path().join("a.txt").exists());
+}
