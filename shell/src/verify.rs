@@ -28,6 +28,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 pub struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    count: u64,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -36,6 +37,7 @@ impl<R: Read> HashingReader<R> {
         Self {
             inner,
             hasher: Sha256::new(),
+            count: 0,
         }
     }
 
@@ -43,12 +45,18 @@ impl<R: Read> HashingReader<R> {
     pub fn hex(&self) -> String {
         to_hex(&self.hasher.clone().finalize())
     }
+
+    /// How many bytes were read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.count += n as u64;
         Ok(n)
     }
 }

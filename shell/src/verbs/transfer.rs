@@ -271,10 +271,10 @@ pub fn upload(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
         &interrupt,
     );
     // A server that refuses REST before STOR (RFC 3659 leaves it to the
-    // server) may still append.
+    // server) may still append; the refusal comes before any byte is read.
     if let (Upload::Restart(_), Err(RemoteError::Reply(r))) = (how, &result)
         && matches!(r.code.0, 500 | 501 | 502 | 504 | 554)
-        && reader.hex() == to_hex(&Sha256::new().finalize())
+        && reader.count() == 0
     {
         result = sh.conn(V)?.upload(
             &target_path,
