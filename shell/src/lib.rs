@@ -5,19 +5,24 @@
 //! and as a YAML batch runner whose transcript is snapshot-tested.
 //!
 //! The behaviour lives here, the binary only wires it: [`line`](mod@line) splits
-//! shell lines, [`verbs`] is the one table of verbs that dispatch, help
-//! and [`complete`] derive from, [`shell::Shell`] executes a command and
-//! writes to any `Write`, [`client`] wraps `suppaftp` for the protocol,
-//! [`batch`] runs scripts, [`repl`] talks to a terminal, [`embedded`]
-//! starts the in-process `ftpshd` used when no server is named (with the
-//! `HASH` plugin linked in), and [`verify`] hashes transfers as they
-//! stream for `--verify`.
+//! shell lines, [`verbs`] is the one table of verbs that dispatch, help,
+//! [`complete`] and the man page derive from (its implementations in a
+//! module per family), [`shell::Shell`] executes a command and writes to
+//! any `Write`, [`client`] is the protocol layer (one FTP connection over
+//! `suppaftp`: timeouts, cancel, transfers), [`batch`] runs scripts,
+//! [`repl`] talks to a terminal, [`signals`] turns SIGINT/SIGTERM/SIGHUP
+//! into interrupts or a clean exit, [`embedded`] starts the in-process
+//! `ftpshd` used when no server is named (with the `HASH` plugin linked
+//! in), and [`verify`] hashes transfers as they stream for `--verify`.
 //!
 //! The main trade-off: the shell is synchronous — one control connection,
 //! one command at a time, transfers pumped in 64 KiB chunks on the calling
-//! thread. That keeps the executor a plain function that tests can drive
-//! and the transcript strictly ordered; Ctrl-C is handled by a flag the
-//! transfer loop polls rather than by cancelling a task.
+//! thread (`-P N` moves files on N connections of their own, on threads).
+//! That keeps the executor a plain function that tests can drive and the
+//! transcript strictly ordered. Ctrl-C sets a flag the transfer loops poll
+//! (ABOR, session kept); a wait that cannot poll (a reply that never
+//! comes) is ended by shutting the connection's sockets down from the
+//! signal thread ([`client::Canceller`]).
 
 pub mod batch;
 pub mod client;
