@@ -87,10 +87,23 @@ step(c, "prompt path", ":/Folder_Tes> ")
 c.sendline("cd /")
 step(c, "prompt", ONLINE, exact=False)
 
-# Up arrow recalls the line before last ("cd /", then "cd Folder_Tes/").
-c.send("\x1b[A")
-c.send("\x1b[A")
-c.send("\x1b[A")
+# A name with spaces completes with backslash escapes, never an open
+# quote, so Enter runs it.
+c.sendline('mkdir "Tax Returns 2023"')
+step(c, "mkdir with spaces", "created directory Tax Returns 2023")
+step(c, "prompt", ONLINE, exact=False)
+c.send("cd Tax")
+c.send("\t")
+step(c, "escaped completion", "Tax\\ Returns\\ 2023/")
+c.send("\r")
+step(c, "cd into the spaced name", "cd ok, cwd=/Tax Returns 2023")
+c.sendline("cd /")
+step(c, "prompt", ONLINE, exact=False)
+
+# Up arrow walks back through history: "cd /", the cd into the spaced
+# name, its mkdir, "cd /", "cd Folder_Tes/", then the size line.
+for _ in range(6):
+    c.send("\x1b[A")
 step(c, "recalled line", "size remote-notes.txt")
 c.send("\r")
 step(c, "size output again", "remote-notes.txt: 0.00 MiB (6 bytes)")
