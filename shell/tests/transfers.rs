@@ -51,6 +51,9 @@ fn run(dir: &Path, url: &str, commands: &str) -> Output {
 fn cat_through_a_pipe_to_sha256sum() {
     let mut servers = vec![common::embedded()];
     servers.extend(common::pyftpdlib());
+    servers.extend(common::vsftpd());
+    servers.extend(common::pure_ftpd());
+    servers.extend(common::proftpd());
     let data = pattern(3 << 20);
     for server in &servers {
         std::fs::write(server.pub_dir().join("a.bin"), &data).unwrap();
@@ -225,6 +228,8 @@ fn upload_c_finishes_a_short_remote_file() {
     let mut servers = vec![common::embedded()];
     servers.extend(common::pyftpdlib());
     servers.extend(common::vsftpd());
+    servers.extend(common::pure_ftpd());
+    servers.extend(common::proftpd());
     let data = pattern(1 << 20);
     for server in &servers {
         let dir = tempfile::tempdir().unwrap();
