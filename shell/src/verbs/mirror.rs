@@ -381,26 +381,27 @@ fn delete_remote(
 /// DIR itself.
 pub fn rm_tree(sh: &mut Shell, dir: &str, out: &mut dyn Write) -> Result<(), CmdError> {
     const V: &str = "rm";
-    let started = Instant::now();
     let abs = sh
         .remote_abs_path(dir)
         .ok_or_else(|| CmdError::usage(V, format!("{dir}: not a remote path")))?;
+    let kind = sh.conn(V)?.kind_of(&abs);
+    match kind.map_err(|e| sh.remote_err(V, dir, e))? {
+        Some(Kind::Dir) => {}
+        // `rm -r FILE` removes the file, as rm -r does locally.
+        Some(_) => {
+            let r = sh.conn(V)?.command(&format!("DELE {abs}"));
+            sh.invalidate_cache();
+            r.map_err(|e| sh.remote_err(V, dir, e))?;
+            say!(out, "removed {abs}");
+            return Ok(());
+        }
+        None => return Err(CmdError::local(V, dir, "no such remote file or directory")),
+    }
     let mut entries = Vec::new();
     let walked = walk_remote(sh.conn(V)?, &abs, "", 0, &mut entries);
     walked.map_err(|e| sh.remote_err(V, dir, e))?;
     let mut report = Report::default();
-    let count = entries.len() as u64;
     delete_remote(sh, V, &abs, entries, out, &mut report);
-    if report.failures == 0 {
-        let r = sh.conn(V)?.command(&format!("RMD {abs}"));
-        sh.invalidate_cache();
-        match r {
-            Ok(_) => say!(out, "removed {abs}"),
-            Err(e) => return Err(sh.remote_err(V, dir, e)),
-        }
-    }
-    report.files = count + 1 - report.failures.min(count + 1);
-    let _ = started;
     if report.failures > 0 {
         return Err(CmdError {
             message: format!(
@@ -411,6 +412,10 @@ pub fn rm_tree(sh: &mut Shell, dir: &str, out: &mut dyn Write) -> Result<(), Cmd
             failure: Failure::Remote,
         });
     }
+    let r = sh.conn(V)?.command(&format!("RMD {abs}"));
+    sh.invalidate_cache();
+    r.map_err(|e| sh.remote_err(V, dir, e))?;
+    say!(out, "removed {abs}");
     Ok(())
 }
 
