@@ -18,9 +18,13 @@ use ftpsh_shell::{Options, ServerChoice, Shell, batch, exit, repl, signals, url:
     version,
     after_help = "\
 Without a URL, `connme` starts an embedded ftpshd on 127.0.0.1 over a temporary directory.
-Passwords come from the URL, FTPSH_PASSWORD, ~/.netrc, or a prompt.
+Passwords come from the URL, FTPSH_PASSWORD, ~/.netrc (by host when the URL names no
+user), or a prompt.
 In -c and stdin mode the first failing command stops the run; prefix a command with `-`
-to let it fail.
+to let it fail. Stdout then carries only the commands' output; connection chatter goes
+to stderr.
+Ctrl-C interrupts the running command in the interactive shell; SIGTERM and SIGHUP (and
+SIGINT elsewhere) end ftpsh with its temporary files removed, exit status 128+signal.
 
 Exit codes: 0 everything as expected, 1 a command or step failed,
 2 invalid batch script, 3 cannot connect or log in."
