@@ -8,10 +8,12 @@
 //! and races cannot leave it either: cap-std refuses any resolution that
 //! would step out of the directory handle.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
@@ -199,6 +201,77 @@ impl Jail {
     }
 }
 
+/// The jails of logged-in sessions, shared per root: a session costs its
+/// control connection's socket and no directory descriptor of its own.
+///
+/// 10,000 sessions of one user hold one descriptor for their root, not
+/// 10,000 (which, with the sockets, would exhaust a 20,000 limit). The
+/// cache holds weak references, so a root nobody is logged into is closed;
+/// and a root that was replaced on the host (another directory renamed into
+/// its place) is opened afresh for new logins, as a per-login open would.
+#[derive(Debug, Default)]
+pub struct JailCache {
+    open: Mutex<HashMap<PathBuf, Cached>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    dir: Weak<Dir>,
+    path: Arc<PathBuf>,
+    /// Device and inode of the directory when it was opened.
+    id: (u64, u64),
+}
+
+impl JailCache {
+    /// A shared handle on the jail at `root`, opening it if no live session
+    /// holds it. Blocking (a `stat`, maybe an `open`): call it on a worker.
+    ///
+    /// # Errors
+    /// The I/O error from opening or examining the directory.
+    pub fn open(&self, root: &Path) -> io::Result<Jail> {
+        let meta = std::fs::metadata(root)?;
+        let id = (meta.dev(), meta.ino());
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cached) = open.get(root)
+            && cached.id == id
+            && let Some(dir) = cached.dir.upgrade()
+        {
+            return Ok(Jail {
+                root: dir,
+                path: cached.path.clone(),
+            });
+        }
+        let jail = Jail::open(root)?;
+        let opened = jail.root.dir_metadata()?;
+        // Dead entries go when another root is opened: the map stays as
+        // large as the set of roots in use, plus the last one released.
+        open.retain(|_, c| c.dir.strong_count() > 0);
+        open.insert(
+            root.to_path_buf(),
+            Cached {
+                dir: Arc::downgrade(&jail.root),
+                path: jail.path.clone(),
+                id: (
+                    cap_std::fs::MetadataExt::dev(&opened),
+                    cap_std::fs::MetadataExt::ino(&opened),
+                ),
+            },
+        );
+        Ok(jail)
+    }
+
+    /// Roots with a live shared handle.
+    pub fn len(&self) -> usize {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.values().filter(|c| c.dir.strong_count() > 0).count()
+    }
+
+    /// True when no root is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +324,35 @@ mod tests {
             jail.open_dir(&VirtualPath::root().resolve("escape").unwrap())
                 .is_err()
         );
+    }
+
+    #[test]
+    fn jail_cache_shares_one_descriptor_per_root() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let cache = JailCache::default();
+        let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let j1 = cache.open(a.path()).unwrap();
+        let before = fds();
+        let many: Vec<Jail> = (0..100).map(|_| cache.open(a.path()).unwrap()).collect();
+        assert_eq!(fds(), before, "no descriptor per session");
+        assert!(many.iter().all(|j| Arc::ptr_eq(&j.root, &j1.root)));
+        let other = cache.open(b.path()).unwrap();
+        assert!(!Arc::ptr_eq(&other.root, &j1.root));
+        assert_eq!(cache.len(), 2);
+        drop((j1, many));
+        assert_eq!(cache.len(), 1, "a root nobody holds is closed");
+        // A root replaced on the host is opened afresh.
+        let path = b.path().to_path_buf();
+        let moved = b.path().with_extension("old");
+        std::fs::rename(&path, &moved).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("new.txt"), b"new").unwrap();
+        let fresh = cache.open(&path).unwrap();
+        assert!(!Arc::ptr_eq(&fresh.root, &other.root));
+        assert!(fresh.dir().exists("new.txt"));
+        std::fs::remove_dir_all(&moved).unwrap();
+        assert!(cache.open(Path::new("/nonexistent/ftpsh-root")).is_err());
     }
 
     proptest! {

@@ -1,7 +1,7 @@
 //! USER, PASS and REIN (RFC 959 §4.1.1), and the seed verbs CONNME and
 //! BYEBYE (QUIT).
 
-use ftpsh_core::{Command, Jail, Login, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
+use ftpsh_core::{Command, Login, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
 
 /// USER, PASS and REIN: the login sequence.
 ///
@@ -130,7 +130,9 @@ fn pass(request: &Request, session: &mut Session) -> Outcome {
             delay: session.config.login_failure_delay,
         };
     };
-    match Jail::open(&user.root) {
+    // One descriptor per root, shared by its sessions: a session costs
+    // only its socket.
+    match session.config.jails.open(&user.root) {
         Ok(jail) => {
             let text = if user.password.is_none() {
                 format!("{name}: logged in, read-only access")
