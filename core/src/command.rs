@@ -273,6 +273,19 @@ pub enum DataSource {
 /// (ABOR, dropped connection, write error) must leave any existing file as
 /// it was, or — for appends — with only whole received chunks added.
 pub trait UploadSink: Write + Send {
+    /// Makes the data written so far durable (`fsync(2)`), before
+    /// [`commit`](Self::commit). The daemon calls it, on a worker, only when
+    /// its durability policy asks for it (`ftpshd --fsync-uploads always`);
+    /// without it the data reaches the disk with the kernel's writeback.
+    /// The default does nothing (a sink with nothing to persist).
+    ///
+    /// # Errors
+    /// The I/O error of the flush (`EIO`, `ENOSPC`, `EDQUOT`); the upload is
+    /// then dropped, not committed.
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Makes the upload visible under its final name and reports the
     /// result: `226` on success, `451`/`452`/`552`/`553` on failure.
     fn commit(self: Box<Self>) -> Reply;

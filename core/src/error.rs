@@ -8,6 +8,24 @@ use std::io;
 use crate::jail::{PathError, VirtualPath};
 use crate::reply::{Reply, ReplyCode};
 
+/// What ran out, when `err` says a resource of the process or the system
+/// is exhausted: file descriptors (`EMFILE`, `ENFILE`) or socket memory
+/// (`ENOBUFS`, `ENOMEM`). `None` for any other error. Port exhaustion
+/// shows as `AddrInUse` and depends on whether a port range was
+/// configured: the caller names it.
+pub fn exhausted_resource(err: &io::Error) -> Option<&'static str> {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    const ENOMEM: i32 = 12;
+    const ENOBUFS: i32 = 105;
+    match err.raw_os_error()? {
+        EMFILE => Some("out of file descriptors (the server's open-file limit is reached)"),
+        ENFILE => Some("out of file descriptors (the system-wide open-file limit is reached)"),
+        ENOBUFS | ENOMEM => Some("out of socket memory"),
+        _ => None,
+    }
+}
+
 /// The reply for an I/O error on `path`:
 ///
 /// | error kind | code | text |
@@ -94,5 +112,19 @@ mod tests {
         let r = io_reply(&io::Error::from_raw_os_error(5), &p);
         assert_eq!(r.code, ReplyCode::LOCAL_ERROR);
         assert!(!r.text().contains("os error"));
+    }
+
+    #[test]
+    fn names_what_ran_out() {
+        let e = |n| io::Error::from_raw_os_error(n);
+        assert!(
+            exhausted_resource(&e(24))
+                .unwrap()
+                .contains("open-file limit")
+        );
+        assert!(exhausted_resource(&e(23)).unwrap().contains("system-wide"));
+        assert_eq!(exhausted_resource(&e(105)), Some("out of socket memory"));
+        assert_eq!(exhausted_resource(&e(2)), None);
+        assert_eq!(exhausted_resource(&io::Error::other("x")), None);
     }
 }

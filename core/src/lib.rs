@@ -25,8 +25,8 @@ pub mod upload;
 
 pub use auth::{Permission, Permissions, User, Users};
 pub use command::{Command, DataSource, Example, Outcome, Transfer, UploadSink, VerbSpec};
-pub use error::{io_reply, not_regular_file, path_reply};
-pub use jail::{Jail, PathError, VirtualPath};
+pub use error::{exhausted_resource, io_reply, not_regular_file, path_reply};
+pub use jail::{Jail, JailCache, PathError, VirtualPath};
 pub use registry::{Entry, Registry, RegistryError};
 pub use reply::{Reply, ReplyCode};
 pub use request::{LineReader, ParseError, Request};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{Permission, User, Users};
-use crate::jail::{Jail, VirtualPath};
+use crate::jail::{Jail, JailCache, VirtualPath};
 use crate::registry::Registry;
 use crate::reply::{Reply, ReplyCode};
 use crate::request::Request;
@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub login_failure_delay: Duration,
     /// Failed logins after which the connection is closed (`421`).
     pub max_login_failures: u32,
+    /// The open user roots, shared by the sessions logged into them.
+    pub jails: Arc<JailCache>,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +41,7 @@ impl Default for ServerConfig {
             passive_ports: None,
             login_failure_delay: Duration::from_secs(1),
             max_login_failures: 3,
+            jails: Arc::default(),
         }
     }
 }
@@ -98,6 +101,10 @@ pub struct Session {
     pub restart_offset: u64,
     /// Source path from RNFR, consumed by RNTO.
     pub rename_from: Option<VirtualPath>,
+    /// Bytes announced with `ALLO` (RFC 959 §4.1.3), consumed by the next
+    /// transfer: an upload whose data connection ends before that many
+    /// bytes arrived is refused (`426`) and never committed.
+    pub allocation: Option<u64>,
     /// True after `EPSV ALL` (RFC 2428 §4): PASV is refused from then on.
     pub epsv_all: bool,
     /// True after `OPTS UTF8 ON` (RFC 2640); paths are UTF-8 either way.
@@ -123,6 +130,7 @@ impl Session {
             transfer_type: TransferType::default(),
             restart_offset: 0,
             rename_from: None,
+            allocation: None,
             epsv_all: false,
             utf8: true,
         }
@@ -155,6 +163,7 @@ impl Session {
         self.cwd = VirtualPath::root();
         self.restart_offset = 0;
         self.rename_from = None;
+        self.allocation = None;
     }
 
     /// Takes the pending restart marker, leaving 0.

@@ -86,15 +86,22 @@ impl Write for AtomicUpload {
 }
 
 impl UploadSink for AtomicUpload {
+    fn sync(&mut self) -> io::Result<()> {
+        self.cell.with_dependent_mut(|_, t| match t {
+            Some(t) => t.as_file().sync_data(),
+            None => Err(io::Error::other("upload already committed")),
+        })
+    }
+
     fn commit(mut self: Box<Self>) -> Reply {
         let name = self.name.clone();
         let result = self.cell.with_dependent_mut(|_, t| -> io::Result<()> {
             let t = t
                 .take()
                 .ok_or_else(|| io::Error::other("upload already committed"))?;
-            // Data first, then the name: after a crash the old file or the
-            // complete new one is there, never a torn one.
-            t.as_file().sync_data()?;
+            // The data was made durable first (`sync`) when the policy asks
+            // for it; the name comes last, with one rename(2), so a reader
+            // sees the old file or the complete new one, never a torn one.
             t.as_file().set_permissions(Permissions::from_mode(0o644))?;
             t.replace(&name)
         });
@@ -179,14 +186,16 @@ impl Write for InPlaceUpload {
 }
 
 impl UploadSink for InPlaceUpload {
+    fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
     fn commit(self: Box<Self>) -> Reply {
-        match self.file.sync_data() {
-            Ok(()) => Reply::new(
-                ReplyCode::CLOSING_DATA,
-                format!("transfer complete: {} ({} bytes)", self.path, self.written),
-            ),
-            Err(e) => io_reply(&e, &self.path),
-        }
+        // Written in place: the bytes are already where they belong.
+        Reply::new(
+            ReplyCode::CLOSING_DATA,
+            format!("transfer complete: {} ({} bytes)", self.path, self.written),
+        )
     }
 
     fn written(&self) -> u64 {
@@ -211,6 +220,8 @@ mod tests {
         let p = VirtualPath::root().resolve("a.txt").unwrap();
         let mut up = Box::new(AtomicUpload::create(&jail, &p).unwrap());
         up.write_all(b"new contents").unwrap();
+        assert_eq!(std::fs::read(d.path().join("a.txt")).unwrap(), b"old");
+        up.sync().unwrap();
         assert_eq!(std::fs::read(d.path().join("a.txt")).unwrap(), b"old");
         let reply = up.commit();
         assert_eq!(reply.code, ReplyCode::CLOSING_DATA, "{reply}");

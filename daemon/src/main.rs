@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use ftpsh_core::{ServerConfig, User, Users};
-use ftpsh_daemon::{DaemonConfig, Server, builtin_registry};
+use ftpsh_daemon::{DaemonConfig, FsyncPolicy, Server, builtin_registry};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
@@ -63,6 +63,13 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 4)]
     workers: usize,
 
+    /// When an upload is flushed to the disk: "always" (before its 226:
+    /// a 226 means on disk) or "never" (left to the kernel's writeback, as
+    /// vsftpd and pyftpdlib do; a power loss may lose the last uploads).
+    /// Either way a file appears under its name only complete.
+    #[arg(long, value_name = "WHEN", default_value = "never", value_parser = parse_fsync_policy)]
+    fsync_uploads: FsyncPolicy,
+
     /// Directory of command plugins (shared libraries, `*.so`) to load at
     /// start; their verbs join the built-ins. A plugin that cannot be loaded
     /// stops the daemon with a message naming the file.
@@ -86,6 +93,14 @@ fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
         ));
     }
     Ok(low..=high)
+}
+
+fn parse_fsync_policy(s: &str) -> Result<FsyncPolicy, String> {
+    match s {
+        "always" => Ok(FsyncPolicy::Always),
+        "never" => Ok(FsyncPolicy::Never),
+        _ => Err(format!("{s:?}: expected \"always\" or \"never\"")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -151,6 +166,7 @@ fn run() -> anyhow::Result<ExitCode> {
         data_timeout: Duration::from_secs(args.data_timeout),
         max_sessions: args.max_sessions,
         workers: args.workers,
+        fsync_uploads: args.fsync_uploads,
     };
     let mut registry = builtin_registry();
     if let Some(dir) = &args.plugin_dir {

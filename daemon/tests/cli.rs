@@ -24,7 +24,21 @@ struct Daemon {
 
 impl Daemon {
     fn start(root: &std::path::Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ftpshd"))
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_ftpshd")), root, extra)
+    }
+
+    /// Started through util-linux `prlimit` with at most `nofile` open
+    /// file descriptors.
+    fn start_with_fd_limit(root: &std::path::Path, extra: &[&str], nofile: u64) -> Self {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={nofile}:{nofile}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_ftpshd"));
+        Self::spawn(cmd, root, extra)
+    }
+
+    fn spawn(mut cmd: Command, root: &std::path::Path, extra: &[&str]) -> Self {
+        let mut child = cmd
             .args(["--listen", "127.0.0.1:0", "--root"])
             .arg(root)
             .args(extra)
@@ -272,4 +286,87 @@ fn plugin_dir_with_a_bad_plugin_stops_the_daemon_naming_it() {
         !String::from_utf8_lossy(&out.stdout).contains("listening"),
         "it must not start serving"
     );
+}
+
+#[test]
+fn sessions_cost_only_their_socket() {
+    // Scaled down from 10,000 sessions under a 20,000 limit: 450 logged-in
+    // sessions under a limit of 512 descriptors. With a directory
+    // descriptor per session they would need 900 and logins would fail
+    // ("home directory unavailable") from about the 250th on.
+    const SESSIONS: usize = 450;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"shared root").unwrap();
+    let d = Daemon::start_with_fd_limit(
+        dir.path(),
+        &["--user", "alice:secret", "--max-sessions", "600"],
+        512,
+    );
+    let mut sessions = Vec::with_capacity(SESSIONS);
+    let mut refused = Vec::new();
+    for i in 0..SESSIONS {
+        let mut c = Client::open(d.addr);
+        assert_eq!(c.cmd("USER alice").0, 331);
+        let (code, text) = c.cmd("PASS secret");
+        if code != 230 {
+            refused.push((i, text));
+        }
+        sessions.push(c);
+    }
+    assert!(refused.is_empty(), "refused logins: {refused:?}");
+    // Every session still works through the shared root.
+    for c in sessions.iter_mut().step_by(45) {
+        assert_eq!(c.cmd("SIZE a.txt"), (213, "213 11\r\n".to_owned()));
+    }
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", d.child.id()))
+        .unwrap()
+        .count();
+    assert!(
+        fds < SESSIONS + 64,
+        "{fds} descriptors open for {SESSIONS} sessions"
+    );
+    drop(sessions);
+    assert!(d.terminate().success());
+}
+
+#[test]
+fn out_of_descriptors_is_named_in_the_425() {
+    // A daemon limited to 40 descriptors: open sessions until it cannot
+    // accept another (the banner does not come), then ask a logged-in
+    // session for a passive listener, which needs one more descriptor.
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with_fd_limit(dir.path(), &["--user", "alice:secret"], 40);
+    let mut first = login(d.addr, "alice", "secret");
+    let mut others = Vec::new();
+    let full = loop {
+        assert!(
+            others.len() < 100,
+            "the daemon never ran out of descriptors"
+        );
+        let mut c = Client::connect(d.addr);
+        c.writer
+            .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        match c.writer.peek(&mut byte) {
+            Ok(_) => {
+                assert_eq!(c.reply().0, 220);
+                others.push(c);
+            }
+            Err(_) => break c,
+        }
+    };
+    let (code, text) = first.cmd("EPSV");
+    assert_eq!(code, 425, "{text}");
+    assert!(text.contains("out of file descriptors"), "{text}");
+    // Freeing descriptors lets the waiting connection in.
+    drop(others);
+    let mut late = full;
+    late.writer
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(late.reply().0, 220);
+    assert_eq!(first.cmd("NOOP").0, 200);
+    drop((first, late));
+    assert!(d.terminate().success());
 }

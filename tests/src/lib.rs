@@ -24,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ftpsh_core::{ServerConfig, User, Users};
-use ftpsh_daemon::{DaemonConfig, Server, ServerHandle};
+use ftpsh_daemon::{DaemonConfig, FsyncPolicy, Server, ServerHandle};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpResult, FtpStream};
 
@@ -56,6 +56,8 @@ pub struct Options {
     pub anonymous: bool,
     /// Worker threads of the daemon.
     pub workers: usize,
+    /// Whether uploads are flushed to the disk before their `226`.
+    pub fsync_uploads: FsyncPolicy,
 }
 
 impl Default for Options {
@@ -66,6 +68,7 @@ impl Default for Options {
             data_timeout: Duration::from_secs(30),
             anonymous: false,
             workers: 4,
+            fsync_uploads: FsyncPolicy::default(),
         }
     }
 }
@@ -118,6 +121,7 @@ impl TestServer {
             data_timeout: options.data_timeout,
             max_sessions: options.max_sessions,
             workers: options.workers,
+            fsync_uploads: options.fsync_uploads,
         };
         let server = Server::bind(config, ftpsh_daemon::builtin_registry()).expect("bind");
         let handle = server.spawn().expect("spawn server");

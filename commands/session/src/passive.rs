@@ -154,17 +154,31 @@ fn listen(session: &Session, reply: impl Fn(u16) -> Reply) -> Outcome {
         },
         Err(e) => Reply::new(
             ReplyCode::CANT_OPEN_DATA,
-            format!("cannot open passive data connection: {}", describe(&e)),
+            format!(
+                "cannot open passive data connection: {}",
+                describe(&e, session.config.passive_ports.as_ref())
+            ),
         )
         .into(),
     }
 }
 
-fn describe(e: &io::Error) -> String {
-    if e.kind() == io::ErrorKind::AddrInUse {
-        "no free port in the passive port range".to_owned()
-    } else {
-        e.kind().to_string().to_lowercase()
+/// What went wrong, naming what ran out: file descriptors, the configured
+/// passive port range, or the system's ephemeral ports.
+fn describe(e: &io::Error, ports: Option<&RangeInclusive<u16>>) -> String {
+    if let Some(what) = ftpsh_core::exhausted_resource(e) {
+        return what.to_owned();
+    }
+    match (e.kind(), ports) {
+        (io::ErrorKind::AddrInUse, Some(range)) => format!(
+            "no free port in the passive port range {}-{}",
+            range.start(),
+            range.end()
+        ),
+        (io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable, None) => {
+            "no free ephemeral port (the system's local port range is used up)".to_owned()
+        }
+        (kind, _) => kind.to_string().to_lowercase(),
     }
 }
 
@@ -244,6 +258,31 @@ mod tests {
     use ftpsh_core::testkit::{TestSession, check_examples};
 
     use super::*;
+
+    #[test]
+    fn passive_failures_name_what_ran_out() {
+        let range = 50000..=50010;
+        let rows = [
+            (
+                io::Error::from_raw_os_error(24),
+                None,
+                "out of file descriptors (the server's open-file limit is reached)",
+            ),
+            (
+                io::Error::from(io::ErrorKind::AddrInUse),
+                None,
+                "no free ephemeral port (the system's local port range is used up)",
+            ),
+            (
+                io::Error::from(io::ErrorKind::AddrInUse),
+                Some(&range),
+                "no free port in the passive port range 50000-50010",
+            ),
+        ];
+        for (e, ports, want) in rows {
+            assert_eq!(describe(&e, ports), want);
+        }
+    }
 
     #[test]
     fn examples() {

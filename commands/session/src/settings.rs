@@ -10,8 +10,11 @@ use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, TransferT
 /// formats are refused with 504. MODE accepts only `S` (stream) and STRU
 /// only `F` (file), the only combination modern clients use. §4.1.3: SYST
 /// names the system type (`UNIX Type: L8`, which tells clients to expect
-/// `ls -l` listings), NOOP does nothing but answer 200, and ALLO is
-/// superfluous because nothing needs reserving before a STOR (202).
+/// `ls -l` listings), NOOP does nothing but answer 200. ALLO reserves
+/// nothing (the file system allocates as it writes) but is held as the size
+/// the client promises: the next upload whose data connection ends before
+/// that many bytes arrived is refused with `426` and never replaces a file,
+/// with no wait (the daemon's data-connection code enforces it).
 ///
 /// As with vsftpd's defaults, `TYPE A` changes nothing on the wire: file
 /// data is sent unchanged, so sizes and restart offsets stay exact.
@@ -58,10 +61,13 @@ impl Command for Settings {
             .example("STRU R", 504, "record structure is not supported"),
             VerbSpec::new(
                 "ALLO",
-                "ALLO <SP> decimal-integer",
-                "reserve storage (not needed here)",
+                "ALLO <SP> decimal-integer [<SP> R <SP> decimal-integer]",
+                "announce the size in bytes of the next upload; a shorter one is not stored",
             )
-            .example("ALLO 1000", 202, "superfluous"),
+            .example("ALLO 1000", 200, "the next upload must bring 1000 bytes")
+            .example("ALLO 10 R 20", 200, "record size ignored")
+            .example("ALLO", 501, "a size is required")
+            .example("ALLO lots", 501, "not a number"),
         ]
     }
 
@@ -78,10 +84,7 @@ impl Command for Settings {
             "TYPE" => set_type(&words, session),
             "MODE" => one_choice("MODE", &words, "S", "mode set to S (stream)"),
             "STRU" => one_choice("STRU", &words, "F", "structure set to F (file)"),
-            "ALLO" => Reply::new(
-                ReplyCode::SUPERFLUOUS,
-                "ALLO is superfluous here: no storage needs reserving",
-            ),
+            "ALLO" => allocate(&words, session),
             other => return Outcome::unhandled(other),
         };
         reply.into()
@@ -107,6 +110,28 @@ fn set_type(words: &[&str], session: &mut Session) -> Reply {
     };
     session.transfer_type = ty;
     Reply::new(ReplyCode::OK, format!("type set to {name}"))
+}
+
+/// `ALLO n [R m]`: holds `n` for the next transfer (RFC 959 §4.1.3; the
+/// record size `m` is meaningless for file structure and ignored).
+fn allocate(words: &[&str], session: &mut Session) -> Reply {
+    let size = match words {
+        [n] | [n, "R", _] => n.parse::<u64>().ok(),
+        _ => None,
+    };
+    match size {
+        Some(n) => {
+            session.allocation = Some(n);
+            Reply::new(
+                ReplyCode::OK,
+                format!("ALLO {n}: an upload shorter than {n} bytes will not be stored"),
+            )
+        }
+        None => Reply::new(
+            ReplyCode::PARAMETER_SYNTAX_ERROR,
+            "ALLO needs a size in bytes: ALLO <n> [R <record size>]",
+        ),
+    }
 }
 
 fn one_choice(verb: &str, words: &[&str], only: &str, ok: &str) -> Reply {
@@ -177,12 +202,15 @@ mod tests {
             ("SYST", 215),
             ("NOOP", 200),
             ("NOOP whatever", 200),
-            ("ALLO", 202),
-            ("ALLO 10 R 20", 202),
+            ("ALLO", 501),
+            ("ALLO -1", 501),
+            ("ALLO 10 X 20", 501),
+            ("ALLO 10 R 20", 200),
         ];
         for (line, code) in rows {
             assert_eq!(t.run(line).code(), Some(code), "{line}");
         }
+        assert_eq!(t.session.allocation, Some(10));
         match t.run("SYST") {
             Outcome::Reply(r) => assert_eq!(r.to_wire(), b"215 UNIX Type: L8\r\n"),
             other => panic!("{other:?}"),

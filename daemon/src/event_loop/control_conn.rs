@@ -208,6 +208,8 @@ impl EventLoop {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
+        self.timers.release(&conn.timers);
+        self.compact_timers();
         let registry = self.poll.registry();
         let _ = registry.deregister(&mut conn.stream);
         if let Some(mut l) = conn.passive.take() {
@@ -297,12 +299,14 @@ impl EventLoop {
                     Transfer::Send(source) => Flow::Send(source.into()),
                     Transfer::Receive(sink) => Flow::Receive(sink),
                 };
+                let announced = conn.session.as_mut().and_then(|s| s.allocation.take());
                 conn.transfer = Some(Active {
                     verb: conn.verb.clone(),
                     flow,
                     opening: Some(opening),
                     started: Instant::now(),
                     bytes: 0,
+                    announced,
                 });
                 if conn.data.is_some() {
                     self.start_transfer(key);

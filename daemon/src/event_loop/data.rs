@@ -144,7 +144,7 @@ impl EventLoop {
             Flow::Receive(sink) => {
                 pump_receive(data, sink.as_mut(), &mut self.recv_buf, &mut active.bytes)
             }
-            Flow::Settling(_) | Flow::Committing => return,
+            Flow::Settling { .. } | Flow::Committing => return,
         };
         if active.bytes > before {
             let at = Instant::now() + self.config.data_timeout;
@@ -171,23 +171,18 @@ impl EventLoop {
                         );
                     }
                     Flow::Receive(sink) => {
-                        active.flow = Flow::Settling(sink);
+                        active.flow = Flow::Settling {
+                            sink,
+                            since: Instant::now(),
+                        };
+                        // The data connection's round-trip estimate comes
+                        // from its handshake (the server sent nothing else
+                        // on it), so no delayed ACK inflates it.
+                        let rtt = crate::settle::rtt(data);
                         self.drop_data(key);
-                        if !self.control_alive(key) {
-                            self.abandon_upload(key);
-                            return;
-                        }
-                        if let Some(conn) = self.conns.get_mut(key) {
-                            let at = Instant::now() + UPLOAD_SETTLE;
-                            self.timers.set(
-                                id,
-                                Kind::Settle,
-                                &mut conn.timers[Kind::Settle as usize],
-                                at,
-                            );
-                        }
+                        self.upload_ended(key, rtt);
                     }
-                    Flow::Settling(_) | Flow::Committing => {}
+                    Flow::Settling { .. } | Flow::Committing => {}
                 }
             }
             Pump::PeerError(e) => {
@@ -209,14 +204,64 @@ impl EventLoop {
         }
     }
 
-    /// The settle time of a received upload is over: commit it unless its
+    /// The data connection of an upload ended normally: decide whether it is
+    /// complete now (see [`crate::settle`]), or wait for the control
+    /// connection for the settle window.
+    pub(super) fn upload_ended(&mut self, key: usize, rtt: Option<crate::settle::Rtt>) {
+        if !self.control_alive(key) {
+            self.abandon_upload(key);
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let id = conn.id(key);
+        let Some(active) = &conn.transfer else {
+            return;
+        };
+        match active.announced {
+            Some(announced) if active.bytes < announced => {
+                let bytes = active.bytes;
+                tracing::info!(
+                    peer = %conn.peer, bytes, announced,
+                    "upload shorter than announced with ALLO: not committed"
+                );
+                self.end_transfer(
+                    key,
+                    Reply::new(
+                        ReplyCode::TRANSFER_ABORTED,
+                        format!(
+                            "transfer aborted: the data connection ended after {bytes} of the \
+                             {announced} bytes announced with ALLO; nothing stored"
+                        ),
+                    ),
+                );
+            }
+            // Everything announced arrived: complete, whatever becomes of
+            // the client now.
+            Some(announced) if active.bytes == announced => self.commit_upload(key),
+            _ => {
+                let window = crate::settle::window(rtt, self.lateness);
+                tracing::trace!(peer = %conn.peer, ?rtt, ?window, "upload settling");
+                let at = Instant::now() + window;
+                self.timers.set(
+                    id,
+                    Kind::Settle,
+                    &mut conn.timers[Kind::Settle as usize],
+                    at,
+                );
+            }
+        }
+    }
+
+    /// The settle window of a received upload is over: commit it unless its
     /// client is gone.
     pub(super) fn settle_upload(&mut self, key: usize) {
         let settling = self.conns.get(key).is_some_and(|c| {
             matches!(
                 c.transfer,
                 Some(Active {
-                    flow: Flow::Settling(_),
+                    flow: Flow::Settling { .. },
                     ..
                 })
             )
@@ -228,6 +273,11 @@ impl EventLoop {
             self.abandon_upload(key);
             return;
         }
+        self.commit_upload(key);
+    }
+
+    /// Hands a settled upload to a worker for its commit.
+    fn commit_upload(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -235,11 +285,14 @@ impl EventLoop {
         let Some(active) = &mut conn.transfer else {
             return;
         };
-        let Flow::Settling(sink) = std::mem::replace(&mut active.flow, Flow::Committing) else {
+        let Flow::Settling { sink, .. } = std::mem::replace(&mut active.flow, Flow::Committing)
+        else {
             return;
         };
         // fsync and rename may block: a worker does them.
-        if let Err(Job::Commit { sink, .. }) = self.workers.submit(Job::Commit { id, sink }) {
+        let durable = self.config.fsync_uploads == crate::FsyncPolicy::Always;
+        let job = Job::Commit { id, sink, durable };
+        if let Err(Job::Commit { sink, .. }) = self.workers.submit(job) {
             drop(sink);
             self.end_transfer(
                 key,
@@ -251,7 +304,7 @@ impl EventLoop {
     /// True unless the control connection has been closed by the client
     /// (or failed). Reads what is waiting on it, without blocking.
     ///
-    /// See [`UPLOAD_SETTLE`]. (The price: a client that half-closes its
+    /// See [`crate::settle`]. (The price: a client that half-closes its
     /// control connection before its upload's `226` loses the upload.)
     pub(super) fn control_alive(&mut self, key: usize) -> bool {
         let Some(conn) = self.conns.get_mut(key) else {
@@ -281,6 +334,17 @@ impl EventLoop {
         };
         if !conn.receiving() {
             return;
+        }
+        if let Some(Active {
+            flow: Flow::Settling { since, .. },
+            ..
+        }) = &conn.transfer
+        {
+            tracing::debug!(
+                peer = %conn.peer,
+                after_us = since.elapsed().as_micros(),
+                "control connection closed after the data connection of an upload"
+            );
         }
         tracing::info!(peer = %conn.peer, "control connection closed during an upload: not committed");
         self.end_transfer(

@@ -44,25 +44,17 @@ mod timeouts;
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
+const PRECISE: Token = Token(usize::MAX - 3);
 
 /// Request bytes read from one control connection per turn.
 const CONTROL_BUDGET: usize = 64 * 1024;
 
-/// How long a received upload waits, after its data connection ended and
-/// before it is committed, for the control connection to end too.
-///
-/// In stream mode the end of the data connection is the end of the file
-/// (RFC 959 §3.4.1), so a killed client's upload looks complete. But a
-/// dying process's sockets are closed together - Linux closes them in
-/// reverse order of opening, data connection first - so the control
-/// connection's end follows within microseconds; a living client keeps it
-/// open to read the `226`. An upload whose control connection ends within
-/// this grace is not committed and the previous file stays.
-const UPLOAD_SETTLE: Duration = Duration::from_millis(20);
-
 /// How soon to retry `accept` after it failed for lack of resources
 /// (`EMFILE`): the pending connection produces no new readiness edge.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Most one warning per this long about failing `accept`s.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Which socket of a connection a token names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +90,13 @@ fn interrupted(e: &io::Error) -> bool {
 enum Flow {
     Send(Source),
     Receive(Box<dyn UploadSink>),
-    /// The data connection ended normally; waiting [`UPLOAD_SETTLE`] for a
-    /// sign that the client died before committing.
-    Settling(Box<dyn UploadSink>),
+    /// The data connection ended normally (at `since`); waiting
+    /// [`settle::window`](crate::settle::window) for a sign that the client
+    /// died before committing.
+    Settling {
+        sink: Box<dyn UploadSink>,
+        since: Instant,
+    },
     /// The upload was received completely; a worker is committing it.
     Committing,
 }
@@ -113,6 +109,8 @@ struct Active {
     opening: Option<Reply>,
     started: Instant,
     bytes: u64,
+    /// The size announced with `ALLO` before this upload, if any.
+    announced: Option<u64>,
 }
 
 /// One client: its control connection and everything hanging off it.
@@ -162,7 +160,7 @@ impl Conn {
         matches!(
             self.transfer,
             Some(Active {
-                flow: Flow::Receive(_) | Flow::Settling(_),
+                flow: Flow::Receive(_) | Flow::Settling { .. },
                 ..
             })
         )
@@ -174,7 +172,7 @@ impl Conn {
         matches!(
             self.transfer,
             Some(Active {
-                flow: Flow::Committing | Flow::Settling(_),
+                flow: Flow::Committing | Flow::Settling { .. },
                 ..
             })
         )
@@ -248,15 +246,80 @@ impl Drop for Signals {
     }
 }
 
+/// Deadlines closer than this get a precise wake-up: the settle windows
+/// (at most [`crate::settle::SETTLE_MAX`]), not the idle timeouts.
+const PRECISE_UPTO: Duration = Duration::from_millis(50);
+
+/// Wakes the loop at short deadlines precisely. `epoll_wait` (and so
+/// `mio`) counts its timeout in whole milliseconds, rounded up, so an
+/// upload's settle window of a few hundred microseconds on loopback would
+/// cost a full millisecond, and every window up to a millisecond too long;
+/// a `timerfd` in the same poll fires at the deadline itself.
+struct PreciseWake {
+    timer: nix::sys::timerfd::TimerFd,
+    armed: bool,
+}
+
+impl PreciseWake {
+    fn new(poll: &Poll) -> io::Result<Self> {
+        use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
+        use std::os::fd::{AsFd, AsRawFd};
+        let timer = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        poll.registry().register(
+            &mut mio::unix::SourceFd(&timer.as_fd().as_raw_fd()),
+            PRECISE,
+            Interest::READABLE,
+        )?;
+        Ok(Self {
+            timer,
+            armed: false,
+        })
+    }
+
+    /// Arms the timer when the poll `timeout` ends within [`PRECISE_UPTO`]
+    /// (but not now); disarms it otherwise.
+    fn arm(&mut self, timeout: Option<Duration>) {
+        use nix::sys::time::TimeSpec;
+        use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
+        match timeout {
+            Some(t) if !t.is_zero() && t < PRECISE_UPTO => {
+                let at = Expiration::OneShot(TimeSpec::from_duration(t));
+                // Best effort: without it the poll's own timeout still
+                // ends the wait, a little late.
+                self.armed = self.timer.set(at, TimerSetTimeFlags::empty()).is_ok();
+            }
+            _ if self.armed => {
+                self.armed = false;
+                let _ = self.timer.unset();
+            }
+            _ => {}
+        }
+    }
+
+    fn drain(&mut self) {
+        // Non-blocking: reads the expiration count or fails with EAGAIN.
+        let _ = self.timer.wait();
+    }
+}
+
 pub(crate) struct EventLoop {
     poll: Poll,
     listener: Option<TcpListener>,
     accept_retry: Option<Instant>,
+    /// When a failed `accept` was last logged, and the failures since.
+    accept_warned: Option<Instant>,
+    accept_failures: u64,
     signals: Option<Signals>,
+    precise: PreciseWake,
     stop: Arc<AtomicBool>,
     conns: Slab<Conn>,
     next_generation: u64,
     timers: Timers,
+    /// How late settle deadlines fired recently (see [`crate::settle`]).
+    lateness: crate::settle::Lateness,
     ready: VecDeque<(ConnId, Part)>,
     workers: Workers,
     done: Receiver<Done>,
@@ -279,15 +342,20 @@ impl EventLoop {
         } else {
             None
         };
+        let precise = PreciseWake::new(&parts.poll)?;
         Ok(Self {
             poll: parts.poll,
             listener: Some(parts.listener),
             accept_retry: None,
+            accept_warned: None,
+            accept_failures: 0,
             signals,
+            precise,
             stop: parts.stop,
             conns: Slab::new(),
             next_generation: 0,
             timers: Timers::default(),
+            lateness: crate::settle::Lateness::default(),
             ready: VecDeque::new(),
             workers,
             done,
@@ -315,6 +383,7 @@ impl EventLoop {
             } else {
                 Some(Duration::ZERO)
             };
+            self.precise.arm(timeout);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if interrupted(&e) {
                     continue;
@@ -325,6 +394,7 @@ impl EventLoop {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
+                    PRECISE => self.precise.drain(),
                     SIGNALS => {
                         if let Some(s) = &mut self.signals {
                             s.drain();
@@ -359,12 +429,34 @@ impl EventLoop {
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => {}
                 Err(e) => {
-                    tracing::warn!("accepting a control connection: {e}");
+                    self.accept_failed(&e);
                     self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
                     return;
                 }
             }
         }
+    }
+
+    /// Logs a failed `accept`, naming what ran out, at most once per
+    /// [`ACCEPT_WARN_EVERY`] with the number of failures in between: while
+    /// descriptors are exhausted, every retry fails.
+    fn accept_failed(&mut self, e: &io::Error) {
+        self.accept_failures += 1;
+        let now = Instant::now();
+        if self
+            .accept_warned
+            .is_some_and(|at| now.duration_since(at) < ACCEPT_WARN_EVERY)
+        {
+            return;
+        }
+        let what = ftpsh_core::exhausted_resource(e).map_or_else(|| e.to_string(), str::to_owned);
+        tracing::warn!(
+            failures = self.accept_failures,
+            "accepting control connections: {what}; retrying every {} ms",
+            ACCEPT_RETRY.as_millis()
+        );
+        self.accept_warned = Some(now);
+        self.accept_failures = 0;
     }
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {

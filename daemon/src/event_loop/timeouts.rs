@@ -16,6 +16,7 @@ impl EventLoop {
                 .get_mut(id.key)
                 .filter(|c| c.generation == id.generation)
             else {
+                self.timers.discard();
                 continue;
             };
             let slot = &mut conn.timers[kind as usize];
@@ -26,7 +27,10 @@ impl EventLoop {
                 Kind::Idle => self.idle_timeout(id.key),
                 Kind::Passive => self.passive_timeout(id.key),
                 Kind::Stall => self.stall_timeout(id.key),
-                Kind::Settle => self.settle_upload(id.key),
+                Kind::Settle => {
+                    self.lateness.observe(now.saturating_duration_since(at));
+                    self.settle_upload(id.key);
+                }
                 Kind::Delay => {
                     if let Some(conn) = self.conns.get_mut(id.key)
                         && let Some(reply) = conn.delayed.take()
@@ -37,6 +41,23 @@ impl EventLoop {
                 }
             }
         }
+    }
+
+    /// Sweeps the timer heap once the entries of closed connections
+    /// outnumber the live ones (see [`crate::timer`]).
+    pub(super) fn compact_timers(&mut self) {
+        if !self.timers.needs_compaction() {
+            return;
+        }
+        let before = self.timers.len();
+        let conns = &self.conns;
+        self.timers.compact(|a| {
+            conns
+                .get(a.id.key)
+                .filter(|c| c.generation == a.id.generation)
+                .is_some_and(|c| c.timers[a.kind as usize].armed() == Some(a.at))
+        });
+        tracing::debug!(before, after = self.timers.len(), "timer heap swept");
     }
 
     pub(super) fn idle_timeout(&mut self, key: usize) {

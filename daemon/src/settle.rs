@@ -1,0 +1,202 @@
+//! When a received upload may be committed.
+//!
+//! In stream mode the end of the data connection is the end of the file
+//! (RFC 959 §3.4.1), so the upload of a client killed mid-`STOR` (a
+//! Ctrl-C'd `curl -T`, a crashed mirror job) looks complete: its kernel
+//! closes the data connection with a FIN like any finished upload. What
+//! tells it apart is the control connection: a dying process's kernel
+//! closes all its sockets in one pass of its exit path (Linux releases them
+//! from the task's work list, newest first, so the data connection usually
+//! goes first and the control connection microseconds later), while a
+//! living client keeps the control connection open to read the `226`.
+//!
+//! So after the data connection's end the loop
+//! 1. reads what is waiting on the control connection: an end (FIN) or a
+//!    reset there means the client is gone, and the upload is dropped;
+//! 2. if the client announced the size with `ALLO`, decides at once: fewer
+//!    bytes than announced is refused (`426`), exactly the announced bytes
+//!    is complete whatever happens to the client afterwards;
+//! 3. otherwise waits [`window`] - one more poll round at least, bounded by
+//!    the control connection's own round-trip statistics - during which an
+//!    end or reset of the control connection drops the upload; then commits.
+//!
+//! Why this is enough on loopback: both FINs of a dying client are
+//! delivered by the client's own kernel thread during its exit, the second
+//! one a few microseconds after the first; [`SETTLE_MIN`] is two orders of
+//! magnitude above that gap and above the loop's own wake-up latency, and
+//! the window is measured from the moment the loop saw the data
+//! connection's end, i.e. after both had been sent in the usual case.
+//! (The measured gaps are in `bench/RESULTS.md`.)
+//!
+//! What it guarantees across a real network: the two FINs leave the
+//! client back to back and travel the same path, so they arrive apart by
+//! the path's delay variation. The window is TCP's own retransmission
+//! estimate for the control connection, `srtt + 4 * rttvar` (RFC 6298
+//! §2), without TCP's 200 ms floor: a control-connection FIN that was
+//! sent together with the data connection's and not lost arrives within
+//! it. A lost FIN (or a client host that loses power and sends nothing)
+//! is not detected by any window short of a retransmission timeout; for
+//! those only `ALLO`, or the client checking for its `226`, can tell.
+
+use std::time::Duration;
+
+/// Shortest wait for the control connection's end: covers the gap
+/// between a dying client's two FINs and the loop's wake-up on loopback,
+/// where the round-trip time is tens of microseconds.
+pub(crate) const SETTLE_MIN: Duration = Duration::from_micros(200);
+
+/// Longest wait: the fixed grace the daemon used to apply to every
+/// upload. A path whose round-trip estimate exceeds it gets no longer
+/// wait: there a client must use `ALLO` (or check its `226`) for
+/// certainty.
+pub(crate) const SETTLE_MAX: Duration = Duration::from_millis(20);
+
+/// A connection's round-trip statistics, as the kernel measures them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rtt {
+    /// Smoothed round-trip time.
+    pub srtt: Duration,
+    /// Round-trip time variation (mean deviation).
+    pub rttvar: Duration,
+}
+
+/// How late the loop has recently been woken for its settle deadlines: a
+/// decaying maximum, so a burst of load lengthens the window at once and
+/// quiet rounds bring it back within a few dozen uploads.
+///
+/// It stands for the run-queue delay of the machine. A dying client that
+/// is preempted between closing its two sockets (its exit path yields
+/// between files) sends the second FIN that much later; the loop's own
+/// lateness is the delay the same scheduler imposes on it.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Lateness {
+    recent: Duration,
+}
+
+impl Lateness {
+    /// Records that a deadline fired `late` after it was due.
+    pub(crate) fn observe(&mut self, late: Duration) {
+        self.recent = late.max(self.recent - self.recent / 8);
+    }
+
+    /// The current estimate.
+    pub(crate) fn recent(&self) -> Duration {
+        self.recent
+    }
+}
+
+/// How long a received upload waits for its control connection to end
+/// before it is committed: the larger of `srtt + 4 * rttvar` of the data
+/// connection (RFC 6298's retransmission estimate, without its floor) and
+/// four times the loop's recent [`Lateness`], clamped to
+/// [`SETTLE_MIN`]..=[`SETTLE_MAX`]; [`SETTLE_MAX`] when the round trip is
+/// unknown.
+pub(crate) fn window(rtt: Option<Rtt>, lateness: Lateness) -> Duration {
+    match rtt {
+        Some(r) => (r.srtt + 4 * r.rttvar)
+            .max(4 * lateness.recent())
+            .clamp(SETTLE_MIN, SETTLE_MAX),
+        None => SETTLE_MAX,
+    }
+}
+
+/// The kernel's round-trip estimate of a TCP connection (`TCP_INFO`,
+/// `tcpi_rtt` and `tcpi_rttvar`, in microseconds). `None` before the
+/// first measurement or when the call fails.
+pub(crate) fn rtt(socket: &impl std::os::fd::AsRawFd) -> Option<Rtt> {
+    let info = tcp_info(socket.as_raw_fd())?;
+    if info.tcpi_rtt == 0 {
+        return None;
+    }
+    Some(Rtt {
+        srtt: Duration::from_micros(u64::from(info.tcpi_rtt)),
+        rttvar: Duration::from_micros(u64::from(info.tcpi_rttvar)),
+    })
+}
+
+/// `getsockopt(TCP_INFO)`: neither `nix` nor `socket2` wraps it.
+#[allow(unsafe_code)]
+fn tcp_info(fd: std::os::fd::RawFd) -> Option<libc::tcp_info> {
+    // SAFETY: `tcp_info` is a plain C struct of integers, for which all
+    // zero bytes are a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::tcp_info>()).ok()?;
+    // SAFETY: `info` is a live, writable `tcp_info` of `len` bytes; the
+    // kernel writes at most `len` bytes and updates `len`. A bad `fd`
+    // only makes the call fail.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            std::ptr::from_mut(&mut info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    #[test]
+    fn window_is_the_rto_estimate_clamped() {
+        let rows = [
+            (None, SETTLE_MAX),
+            (Some((30, 10)), SETTLE_MIN),
+            (Some((2_000, 500)), us(4_000)),
+            (Some((80_000, 20_000)), SETTLE_MAX),
+        ];
+        for (rtt, want) in rows {
+            let rtt = rtt.map(|(s, v)| Rtt {
+                srtt: us(s),
+                rttvar: us(v),
+            });
+            assert_eq!(window(rtt, Lateness::default()), want, "{rtt:?}");
+        }
+    }
+
+    #[test]
+    fn lateness_lengthens_the_window_then_decays() {
+        let rtt = Some(Rtt {
+            srtt: us(30),
+            rttvar: us(10),
+        });
+        let mut late = Lateness::default();
+        late.observe(us(2_000));
+        assert_eq!(window(rtt, late), us(8_000));
+        late.observe(us(20_000));
+        assert_eq!(window(rtt, late), SETTLE_MAX);
+        for _ in 0..100 {
+            late.observe(us(10));
+        }
+        assert_eq!(window(rtt, late), SETTLE_MIN);
+    }
+
+    #[test]
+    fn loopback_connection_has_a_measured_rtt() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4];
+        for _ in 0..3 {
+            server.write_all(b"ping").unwrap();
+            client.read_exact(&mut buf).unwrap();
+            client.write_all(b"pong").unwrap();
+            server.read_exact(&mut buf).unwrap();
+        }
+        let r = rtt(&server).expect("TCP_INFO on a connected socket");
+        assert!(
+            r.srtt > Duration::ZERO && r.srtt < Duration::from_secs(1),
+            "{r:?}"
+        );
+        let listener_fd = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert_eq!(rtt(&listener_fd), None, "a listener has no round trips");
+    }
+}

@@ -1,0 +1,109 @@
+//! When an upload is complete: the size announced with `ALLO` (RFC 959
+//! §4.1.3) and the durability policy (`--fsync-uploads`). The kill, reset
+//! and abort cases are in `robustness.rs`.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use std::io::Write;
+use std::thread;
+
+use ftpsh_daemon::FsyncPolicy;
+use ftpsh_tests::{
+    Options, PASSWORD, RawControl, TestServer, USER, assert_file_is_seeded, seeded_bytes,
+    write_seeded,
+};
+
+/// `STOR name` of `bytes` on `c`, after `ALLO announced` if given; returns
+/// the final reply's code and text.
+fn stor(c: &mut RawControl, name: &str, announced: Option<u64>, bytes: &[u8]) -> (u16, String) {
+    if let Some(n) = announced {
+        c.cmd(&format!("ALLO {n}"), 200);
+    }
+    let mut data = c.epsv();
+    c.send(&format!("STOR {name}"));
+    let r = c.reply();
+    assert!(r.code == 150 || r.code == 125, "STOR: {:?}", r.text);
+    data.write_all(bytes).unwrap();
+    drop(data);
+    let r = c.reply();
+    (r.code, r.text)
+}
+
+#[test]
+fn upload_shorter_than_allo_is_refused_and_leaves_the_previous_file() {
+    let srv = TestServer::start();
+    write_seeded(&srv.path("keep.bin"), 71, 5000);
+    let mut c = RawControl::login(srv.addr(), USER, PASSWORD);
+    c.cmd("TYPE I", 200);
+
+    // The client promised 4096 bytes and its data connection ended after
+    // 1000: a truncated upload, whatever the client does next.
+    let (code, text) = stor(&mut c, "keep.bin", Some(4096), &seeded_bytes(72, 1000));
+    assert_eq!(code, 426, "{text}");
+    assert!(text.contains("1000 of the 4096"), "{text}");
+    assert_eq!(srv.entries(""), ["keep.bin"], "no stray file");
+    assert_file_is_seeded(&srv.path("keep.bin"), 71, 5000);
+
+    // The session goes on; the announcement was used up by that upload.
+    c.cmd("NOOP", 200);
+    let (code, text) = stor(&mut c, "short.bin", None, &seeded_bytes(73, 10));
+    assert_eq!(code, 226, "{text}");
+    assert_file_is_seeded(&srv.path("short.bin"), 73, 10);
+
+    // Exactly what was announced: stored.
+    let (code, text) = stor(&mut c, "keep.bin", Some(4096), &seeded_bytes(74, 4096));
+    assert_eq!(code, 226, "{text}");
+    assert_file_is_seeded(&srv.path("keep.bin"), 74, 4096);
+
+    // More than announced is not a truncation: stored too.
+    let (code, text) = stor(&mut c, "more.bin", Some(10), &seeded_bytes(75, 20));
+    assert_eq!(code, 226, "{text}");
+    assert_file_is_seeded(&srv.path("more.bin"), 75, 20);
+    c.cmd("QUIT", 221);
+}
+
+#[test]
+fn allo_needs_a_size() {
+    let srv = TestServer::start();
+    let mut c = RawControl::login(srv.addr(), USER, PASSWORD);
+    c.cmd("ALLO", 501);
+    c.cmd("ALLO many", 501);
+    c.cmd("ALLO 512 R 128", 200);
+    c.cmd("QUIT", 221);
+}
+
+#[test]
+fn durable_uploads_from_many_sessions_all_arrive() {
+    // With --fsync-uploads always, more concurrent uploads than command
+    // workers: every one is flushed and committed, none waits for another
+    // session's commands.
+    let srv = TestServer::with(Options {
+        fsync_uploads: FsyncPolicy::Always,
+        workers: 2,
+        ..Options::default()
+    });
+    let addr = srv.addr();
+    let clients: Vec<_> = (0..24u64)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut c = RawControl::login(addr, USER, PASSWORD);
+                c.cmd("TYPE I", 200);
+                let len = 1000 + i * 4096;
+                let (code, text) = stor(
+                    &mut c,
+                    &format!("f{i}.bin"),
+                    Some(len),
+                    &seeded_bytes(100 + i, len as usize),
+                );
+                assert_eq!(code, 226, "f{i}.bin: {text}");
+                c.cmd("QUIT", 221);
+            })
+        })
+        .collect();
+    for t in clients {
+        t.join().unwrap();
+    }
+    for i in 0..24u64 {
+        assert_file_is_seeded(&srv.path(&format!("f{i}.bin")), 100 + i, 1000 + i * 4096);
+    }
+}
