@@ -47,6 +47,11 @@ pub struct VerbSpec {
     pub during_transfer: bool,
     /// The line this verb adds to the `FEAT` reply (RFC 2389), if any.
     pub feat: Option<String>,
+    /// True when the command never blocks - no filesystem call, no waiting,
+    /// no heavy computation - so the daemon runs it on its event loop
+    /// rather than handing it to a worker thread and back (two thread
+    /// wake-ups, about 20 µs of a ~50 µs round trip on a VM).
+    pub inline: bool,
     /// Documented examples, executed by each command crate's tests.
     pub examples: Vec<Example>,
 }
@@ -76,6 +81,7 @@ impl VerbSpec {
             data: false,
             during_transfer: false,
             feat: None,
+            inline: false,
             examples: Vec::new(),
         }
     }
@@ -107,6 +113,12 @@ impl VerbSpec {
     /// Allows the verb during a transfer.
     pub fn during_transfer(mut self) -> Self {
         self.during_transfer = true;
+        self
+    }
+
+    /// Declares that the command never blocks (see [`VerbSpec::inline`]).
+    pub fn inline(mut self) -> Self {
+        self.inline = true;
         self
     }
 

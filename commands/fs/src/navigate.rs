@@ -28,6 +28,7 @@ impl Command for Navigate {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("PWD", "PWD", "print the working directory")
+                .inline()
                 .alias("XPWD")
                 .feat("TVFS")
                 .example("PWD", 257, "\"/\" at the root")

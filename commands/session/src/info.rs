@@ -28,6 +28,7 @@ impl Command for Features {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("FEAT", "FEAT", "list the supported extensions")
+                .inline()
                 .no_login()
                 .example("FEAT", 211, "the feature list"),
             VerbSpec::new(
@@ -42,6 +43,7 @@ impl Command for Features {
             .example("OPTS MODE Z", 501, "an unknown option")
             .example("OPTS", 501, "an option is required"),
             VerbSpec::new("HELP", "HELP [<SP> verb]", "list the verbs, or explain one")
+                .inline()
                 .no_login()
                 .example("HELP", 214, "all verbs")
                 .example("HELP opts", 214, "syntax of one verb")

@@ -44,6 +44,7 @@ impl Command for Passive {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("PASV", "PASV", "listen for the next data connection (IPv4)")
+                .inline()
                 .feat("PASV")
                 .example("PASV", 227, "announces h1,h2,h3,h4,p1,p2")
                 .example("EPSV ALL\nPASV", 503, "refused after EPSV ALL"),
@@ -52,6 +53,7 @@ impl Command for Passive {
                 "EPSV [<SP> net-prt | <SP> ALL]",
                 "listen for the next data connection (IPv4 or IPv6)",
             )
+            .inline()
             .feat("EPSV")
             .example("EPSV", 229, "announces |||port|")
             .example("EPSV 1", 229, "IPv4, as the control connection")

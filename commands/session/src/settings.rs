@@ -29,10 +29,12 @@ impl Command for Settings {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("NOOP", "NOOP", "do nothing; keeps the connection alive")
+                .inline()
                 .no_login()
                 .during_transfer()
                 .example("NOOP", 200, "answers 200"),
             VerbSpec::new("SYST", "SYST", "name the server's system type")
+                .inline()
                 .no_login()
                 .example("SYST", 215, "UNIX Type: L8"),
             VerbSpec::new(
@@ -40,6 +42,7 @@ impl Command for Settings {
                 "TYPE <SP> type-code",
                 "set the transfer type: A (ASCII) or I (binary)",
             )
+            .inline()
             .example("TYPE I", 200, "binary")
             .example("TYPE A", 200, "ASCII")
             .example("TYPE L 8", 200, "8-bit bytes, same as I")
@@ -50,6 +53,7 @@ impl Command for Settings {
                 "MODE <SP> mode-code",
                 "set the transfer mode: S (stream)",
             )
+            .inline()
             .example("MODE S", 200, "stream mode")
             .example("MODE B", 504, "block mode is not supported"),
             VerbSpec::new(
@@ -57,6 +61,7 @@ impl Command for Settings {
                 "STRU <SP> structure-code",
                 "set the file structure: F (file)",
             )
+            .inline()
             .example("STRU F", 200, "file structure")
             .example("STRU R", 504, "record structure is not supported"),
             VerbSpec::new(
@@ -64,6 +69,7 @@ impl Command for Settings {
                 "ALLO <SP> decimal-integer [<SP> R <SP> decimal-integer]",
                 "announce the size in bytes of the next upload; a shorter one is not stored",
             )
+            .inline()
             .example("ALLO 1000", 200, "the next upload must bring 1000 bytes")
             .example("ALLO 10 R 20", 200, "record size ignored")
             .example("ALLO", 501, "a size is required")

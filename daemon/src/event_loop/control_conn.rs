@@ -103,6 +103,38 @@ impl EventLoop {
                     tracing::debug!(%peer, code = code.0, "request answered by the loop");
                     self.touch(key);
                 }
+                Dispatch::Run { entry, request } if entry.spec.inline => {
+                    // Declared non-blocking: run here, without the round
+                    // trip through a worker.
+                    let Some(session) = conn.session.as_mut() else {
+                        return false;
+                    };
+                    tracing::debug!(%peer, verb = %request.verb, "command, inline");
+                    conn.verb.clone_from(&request.verb);
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        entry.command.run(&request, session)
+                    }));
+                    self.touch(key);
+                    match ran {
+                        Ok(outcome) => self.apply(key, outcome),
+                        Err(_) => {
+                            tracing::error!(verb = %request.verb, "command panicked");
+                            self.queue(
+                                key,
+                                &Reply::new(
+                                    ReplyCode::SERVICE_NOT_AVAILABLE,
+                                    format!(
+                                        "{}: internal error, closing the connection",
+                                        request.verb
+                                    ),
+                                ),
+                            );
+                            let _ = self.flush(key);
+                            self.close(key);
+                            return false;
+                        }
+                    }
+                }
                 Dispatch::Run { entry, request } => {
                     let Some(session) = conn.session.take() else {
                         return false;
