@@ -194,9 +194,10 @@ class Vsftpd(Server):
     def __init__(self, work):
         super().__init__(work)
         exe = shutil.which("vsftpd") or "/usr/sbin/vsftpd"
-        version = subprocess.run([exe, "-v"], stdin=subprocess.DEVNULL, capture_output=True,
-                                 text=True).stdout + ""
-        m = re.search(r"version ([\d.]+)", version)
+        # `vsftpd -v` prints nothing when stdin is not a terminal; ask dpkg.
+        version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "vsftpd"],
+                                 capture_output=True, text=True).stdout
+        m = re.match(r"([\d.]+)", version)
         self.name = f"vsftpd {m.group(1)}" if m else "vsftpd"
         shutil.chown(self.up, "ftp", "ftp")
         os.makedirs("/var/run/vsftpd/empty", exist_ok=True)
