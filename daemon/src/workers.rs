@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ftpsh_core::{Entry, Outcome, Reply, Request, Session, UploadSink};
 
 /// Which connection a job belongs to: slab key and generation.
@@ -161,7 +161,8 @@ impl CommitPool {
             return Err(job);
         };
         tx.send(job).map_err(|e| e.into_inner())?;
-        if self.idle.load(Ordering::Acquire) == 0 {
+        // After the send: a thread that stops waiting later sees the job.
+        if self.idle.load(Ordering::SeqCst) == 0 {
             self.threads.retain(|t| !t.is_finished());
             if self.threads.len() < COMMIT_THREADS {
                 self.spawn();
@@ -185,11 +186,16 @@ impl CommitPool {
             .stack_size(256 * 1024)
             .spawn(move || {
                 loop {
-                    idle.fetch_add(1, Ordering::AcqRel);
+                    idle.fetch_add(1, Ordering::SeqCst);
                     let job = rx.recv_timeout(COMMIT_IDLE);
-                    idle.fetch_sub(1, Ordering::AcqRel);
-                    let Ok(job) = job else {
-                        return;
+                    idle.fetch_sub(1, Ordering::SeqCst);
+                    let job = match job {
+                        Ok(job) => job,
+                        // A job sent while this thread was still counted
+                        // idle (so none was started for it) is in the
+                        // queue by now: take it rather than strand it.
+                        Err(RecvTimeoutError::Timeout) if !rx.is_empty() => continue,
+                        Err(_) => return,
                     };
                     if !run_job(job, &done, &waker) {
                         return;
