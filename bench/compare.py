@@ -227,7 +227,16 @@ class Vsftpd(Server):
 
 # ---- workloads ----
 
+def settle_disk():
+    """Writes back all dirty pages first, so that no server's uploads are
+    throttled by the dirty data an earlier step left behind (the kernel
+    slows every writer once dirty pages pass a share of memory, and which
+    server runs right after a 1 GiB step is an accident of the order)."""
+    os.sync()
+
+
 def small_files(srv, count, size):
+    settle_disk()
     out = subprocess.run(
         [sys.executable, os.path.join(HERE, "smallfiles.py"), "--port", str(srv.port),
          "--user", srv.user, "--password", srv.password, "--count", str(count),
@@ -271,6 +280,7 @@ def ftpbench_script(work):
 
 
 def ftpbench(script, srv, clients, work):
+    settle_disk()
     cwd = tempfile.mkdtemp(prefix="ftpbench-client-", dir=work)
     out = subprocess.run(
         [sys.executable, "-W", "ignore", script, "-u", srv.user, "-p", srv.password,
@@ -497,6 +507,7 @@ def main():
                 if isinstance(s, Vsftpd):
                     shutil.chown(dst, "ftp", "ftp")
             subprocess.run(["cat", src], stdout=subprocess.DEVNULL, check=True)
+            settle_disk()
             retr = {s.name: [] for s in servers}
             log(f"curl RETR of {args.big_mib} MiB, {args.retr_rounds} interleaved rounds")
             for r in range(args.retr_rounds):
@@ -508,6 +519,7 @@ def main():
             log(f"curl STOR of {args.big_mib} MiB, {args.rounds} interleaved rounds")
             for r in range(args.rounds):
                 for s in (servers if r % 2 == 0 else servers[::-1]):
+                    settle_disk()
                     stor[s.name].append(curl(["-T", src, "-w", "%{speed_upload} %{size_upload}",
                                               url(s, "up/up.bin")], size))
                     os.unlink(os.path.join(s.up, "up.bin"))
