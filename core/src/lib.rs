@@ -14,6 +14,7 @@ pub mod command;
 pub mod dest;
 pub mod error;
 pub mod jail;
+mod reclaim;
 pub mod registry;
 pub mod reply;
 pub mod request;

@@ -15,6 +15,7 @@ use cap_tempfile::TempFile;
 use crate::command::{UploadSink, transfer_error_reply};
 use crate::error::io_reply;
 use crate::jail::{Jail, VirtualPath};
+use crate::reclaim;
 use crate::reply::{Reply, ReplyCode};
 
 type MaybeTemp<'a> = Option<TempFile<'a>>;
@@ -53,11 +54,20 @@ impl AtomicUpload {
         let dir = jail
             .open_dir(&path.parent())
             .map_err(|e| io_reply(&e, &path.parent()))?;
-        if dir.symlink_metadata(&name).is_ok_and(|m| m.is_dir()) {
-            return Err(Reply::new(
-                ReplyCode::FILE_UNAVAILABLE,
-                format!("{path}: is a directory"),
-            ));
+        match dir.symlink_metadata(&name) {
+            Ok(m) if m.is_dir() => {
+                return Err(Reply::new(
+                    ReplyCode::FILE_UNAVAILABLE,
+                    format!("{path}: is a directory"),
+                ));
+            }
+            // The version this upload replaces stays intact until the
+            // commit; its cached pages go now, so that the upload's own
+            // pages can reuse that memory (see `crate::reclaim`).
+            Ok(m) if m.is_file() && m.len() >= reclaim::DROP_CACHE_MIN => {
+                reclaim::drop_cache(&dir, &name);
+            }
+            _ => {}
         }
         let cell = TempInDir::try_new(dir, |dir| TempFile::new(dir).map(Some))
             .map_err(|e| io_reply(&e, path))?;
@@ -95,7 +105,7 @@ impl UploadSink for AtomicUpload {
 
     fn commit(mut self: Box<Self>) -> Reply {
         let name = self.name.clone();
-        let result = self.cell.with_dependent_mut(|_, t| -> io::Result<()> {
+        let result = self.cell.with_dependent_mut(|dir, t| -> io::Result<()> {
             let t = t
                 .take()
                 .ok_or_else(|| io::Error::other("upload already committed"))?;
@@ -103,7 +113,13 @@ impl UploadSink for AtomicUpload {
             // for it; the name comes last, with one rename(2), so a reader
             // sees the old file or the complete new one, never a torn one.
             t.as_file().set_permissions(Permissions::from_mode(0o644))?;
-            t.replace(&name)
+            // Held across the rename, the replaced inode is freed when
+            // `old` drops, after the directory is unlocked (see
+            // `crate::reclaim`).
+            let old = reclaim::hold(dir, &name);
+            let renamed = t.replace(&name);
+            drop(old);
+            renamed
         });
         match result {
             Ok(()) => Reply::new(
