@@ -24,13 +24,14 @@
 //!   discard), so concurrent commits into one directory queued behind each
 //!   other (`/proc/PID/task/*/stack`: commit threads in `filename_create`
 //!   of `linkat`, one in `blkdev_issue_discard` under `do_renameat2`).
-//!   [`hold`] keeps a reference to the old inode across the rename, so that
-//!   the inode is freed when that reference is dropped, after the directory
-//!   is unlocked.
+//!   [`replace_then_free`] keeps a reference to the old inode across the
+//!   rename, so that the inode is freed when that reference is dropped,
+//!   after the directory is unlocked.
 
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
-use std::sync::OnceLock;
 use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cap_std::fs::Dir;
 use nix::fcntl::{OFlag, PosixFadviseAdvice, openat, posix_fadvise};
@@ -79,6 +80,40 @@ fn dropper() -> Option<&'static SyncSender<OwnedFd>> {
         .as_ref()
 }
 
+/// Runs `rename`, which replaces `name` in `dir`, with a reference to the
+/// inode it replaces, and frees that inode after the directory is unlocked
+/// (see the module docs). Renames of one name by this process run one at
+/// a time, so that the inode held is the one replaced; renames of other
+/// names do not wait.
+pub(crate) fn replace_then_free<R>(dir: &Dir, name: &str, rename: impl FnOnce() -> R) -> R {
+    type Names = Mutex<HashMap<(u64, u64, String), Arc<Mutex<()>>>>;
+    static NAMES: OnceLock<Names> = OnceLock::new();
+    let Ok(st) = nix::sys::stat::fstat(dir) else {
+        return rename();
+    };
+    let key = (st.st_dev, st.st_ino, name.to_owned());
+    let names = NAMES.get_or_init(Names::default);
+    let slot = lock(names).entry(key.clone()).or_default().clone();
+    let (old, result) = {
+        let _one_at_a_time = lock(&slot);
+        let old = hold(dir, name);
+        (old, rename())
+    };
+    {
+        let mut names = lock(names);
+        // Nobody else clones it without the map's lock: the map's and ours.
+        if Arc::strong_count(&slot) == 2 {
+            names.remove(&key);
+        }
+    }
+    drop(old);
+    result
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A reference to the inode now named `name` in `dir` (one path component;
 /// a symbolic link itself, not its target), if there is one: while it is
 /// held, replacing or unlinking that name does not free the inode.
@@ -103,6 +138,32 @@ mod tests {
         assert_eq!(st.st_nlink, 0, "unlinked but still referenced");
         assert_eq!(st.st_size, 12);
         assert!(hold(&dir, "old").is_none());
+    }
+
+    #[test]
+    fn replaced_inode_is_freed_after_the_rename() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("name"), b"old").unwrap();
+        std::fs::write(d.path().join("new"), b"new").unwrap();
+        let dir = Dir::open_ambient_dir(d.path(), ambient_authority()).unwrap();
+        let seen = replace_then_free(&dir, "name", || {
+            dir.rename("new", &dir, "name").unwrap();
+            hold(&dir, "name").map(|fd| nix::sys::stat::fstat(&fd).unwrap().st_size)
+        });
+        assert_eq!(seen, Some(3));
+        assert_eq!(std::fs::read(d.path().join("name")).unwrap(), b"new");
+        // Concurrent replacements of one name all complete.
+        let dir = &dir;
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                s.spawn(move || {
+                    let tmp = format!("t{i}");
+                    dir.write(&tmp, tmp.as_bytes()).unwrap();
+                    replace_then_free(dir, "name", || dir.rename(&tmp, dir, "name").unwrap());
+                });
+            }
+        });
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -113,13 +113,9 @@ impl UploadSink for AtomicUpload {
             // for it; the name comes last, with one rename(2), so a reader
             // sees the old file or the complete new one, never a torn one.
             t.as_file().set_permissions(Permissions::from_mode(0o644))?;
-            // Held across the rename, the replaced inode is freed when
-            // `old` drops, after the directory is unlocked (see
-            // `crate::reclaim`).
-            let old = reclaim::hold(dir, &name);
-            let renamed = t.replace(&name);
-            drop(old);
-            renamed
+            // The replaced inode is freed after the directory is unlocked
+            // (see `crate::reclaim`).
+            reclaim::replace_then_free(dir, &name, || t.replace(&name))
         });
         match result {
             Ok(()) => Reply::new(
