@@ -3,13 +3,28 @@
 //! Permissions use pyftpdlib's letters, which seed 004 relies on:
 //! `e` change directory, `l` list, `r` retrieve, `a` append, `d` delete,
 //! `f` rename, `m` make directory, `w` store.
+//!
+//! Accounts ([`Users`]) hold what a login is checked against: the stored
+//! password (a hash or plaintext, see [`credential`]), the account's root
+//! and permissions, an optional limit of sessions, and the lock-out policy
+//! for addresses that keep failing ([`LockoutPolicy`]). The password check
+//! and the lock-out are functions of the account store ([`Users::login`]),
+//! not of the `PASS` command.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use thiserror::Error;
+
+pub mod credential;
+mod guard;
+
+pub use guard::{LockoutPolicy, SessionSlot, address_block};
+use guard::LoginState;
 
 /// One permission a command may require.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,7 +136,9 @@ impl fmt::Display for Permissions {
 pub struct User {
     /// Login name.
     pub name: String,
-    /// Password; `None` accepts any password (anonymous).
+    /// The stored password: a PHC string (`$argon2id$…`), a SHA-crypt hash
+    /// (`$6$…`, `$5$…`) or plaintext (see [`credential`]); `None` accepts
+    /// any password (anonymous).
     pub password: Option<String>,
     /// The jail root on the host.
     pub root: PathBuf,
@@ -156,7 +173,8 @@ pub enum UserSpecError {
 impl User {
     /// Parses the command-line form `NAME:PASSWORD[:PERMS]` (PERMS default
     /// `elradfmw`) with `root` as the home directory. The password may not
-    /// contain `:` when PERMS is given.
+    /// contain `:` when PERMS is given. PASSWORD may be a hash (see
+    /// [`credential`]), which keeps the password itself out of `ps`.
     ///
     /// # Errors
     /// [`UserSpecError`].
@@ -179,63 +197,164 @@ impl User {
         })
     }
 
-    fn password_matches(&self, given: &str) -> bool {
+    /// True when `given` matches the stored password (slow for a hash:
+    /// call it off the event loop).
+    pub fn password_matches(&self, given: &str) -> bool {
         match &self.password {
             None => true,
-            Some(pw) => constant_time_eq(pw.as_bytes(), given.as_bytes()),
+            Some(stored) => credential::verify(stored, given),
         }
     }
-}
 
-/// Compares without an early exit, so response timing does not reveal how
-/// much of a password was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() != b.len()) as u8;
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xAA);
+    /// True for an account that takes any password (anonymous).
+    pub fn is_anonymous(&self) -> bool {
+        self.password.is_none()
     }
-    diff == 0
 }
 
-/// The user database.
+/// Why [`Users::login`] refused a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum LoginRefused {
+    /// Unknown user or wrong password (the two are not told apart): `530`.
+    #[error("login incorrect")]
+    Incorrect,
+    /// The client's address is locked out after failed logins: `421`.
+    #[error("too many failed logins from this address")]
+    LockedOut,
+    /// The account has its `max_sessions` logged in already: `421`.
+    #[error("too many sessions for this user ({0})")]
+    TooManySessions(usize),
+}
+
+/// A successful login: the account, and the slot counting the session
+/// against the account's limit (drop it when the session logs out).
+#[derive(Debug)]
+pub struct Grant {
+    /// The account.
+    pub user: Arc<User>,
+    /// Held while logged in.
+    pub slot: SessionSlot,
+}
+
+/// The account store: users, their session limits, the lock-out policy,
+/// and (shared by every clone and carried across reloads with
+/// [`Users::keep_state_of`]) the failed-login and session counts.
 #[derive(Debug, Clone, Default)]
 pub struct Users {
     users: HashMap<String, Arc<User>>,
+    max_sessions: HashMap<String, usize>,
+    lockout: LockoutPolicy,
+    state: Arc<LoginState>,
 }
 
 impl Users {
-    /// An empty database.
+    /// An empty database, without lock-out.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Adds or replaces `user`.
+    /// Adds or replaces `user`, without a session limit.
     pub fn add(&mut self, user: User) {
+        self.max_sessions.remove(&user.name);
         self.users.insert(user.name.clone(), Arc::new(user));
+    }
+
+    /// Adds or replaces `user`; at most `max_sessions` sessions may be
+    /// logged in as it at once (`None`: no limit of its own).
+    pub fn add_limited(&mut self, user: User, max_sessions: Option<usize>) {
+        let name = user.name.clone();
+        self.add(user);
+        if let Some(n) = max_sessions {
+            self.max_sessions.insert(name, n);
+        }
     }
 
     /// Adds the read-only `anonymous` and `ftp` logins (any password, RFC
     /// 1635) rooted at `root`.
     pub fn add_anonymous(&mut self, root: PathBuf) {
+        self.add_anonymous_with(root, Permissions::read_only());
+    }
+
+    /// Adds the `anonymous` and `ftp` logins with `permissions`.
+    pub fn add_anonymous_with(&mut self, root: PathBuf, permissions: Permissions) {
         for name in ["anonymous", "ftp"] {
             self.add(User {
                 name: name.to_owned(),
                 password: None,
                 root: root.clone(),
-                permissions: Permissions::read_only(),
+                permissions,
             });
         }
     }
 
-    /// The user if `name` exists and `password` matches.
+    /// Sets the lock-out policy (default: none).
+    pub fn set_lockout(&mut self, policy: LockoutPolicy) {
+        self.lockout = policy;
+    }
+
+    /// The lock-out policy.
+    pub fn lockout(&self) -> LockoutPolicy {
+        self.lockout
+    }
+
+    /// Shares `old`'s failed-login and session counts, so a reloaded
+    /// account store keeps addresses locked and sessions counted.
+    pub fn keep_state_of(&mut self, old: &Users) {
+        self.state = old.state.clone();
+    }
+
+    /// The account named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<User>> {
+        self.users.get(name)
+    }
+
+    /// The user if `name` exists and `password` matches. Slow for hashed
+    /// passwords; no lock-out or session limit (see [`Self::login`]).
     pub fn authenticate(&self, name: &str, password: &str) -> Option<Arc<User>> {
-        let user = self.users.get(name)?;
-        user.password_matches(password).then(|| user.clone())
+        match self.users.get(name) {
+            Some(user) => user.password_matches(password).then(|| user.clone()),
+            None => {
+                credential::verify_nothing(password);
+                None
+            }
+        }
+    }
+
+    /// True when `client`'s address is locked out after failed logins.
+    pub fn is_locked_out(&self, client: IpAddr) -> bool {
+        self.state.is_locked(self.lockout, client, Instant::now())
+    }
+
+    /// A complete login check from `client`: lock-out, password (slow for
+    /// a hash: call it off the event loop), then the account's session
+    /// limit. A wrong password counts towards the address's lock-out.
+    ///
+    /// # Errors
+    /// [`LoginRefused`], naming the reply the client should get.
+    pub fn login(&self, name: &str, password: &str, client: IpAddr) -> Result<Grant, LoginRefused> {
+        if self.is_locked_out(client) {
+            return Err(LoginRefused::LockedOut);
+        }
+        let Some(user) = self.authenticate(name, password) else {
+            self.state.fail(self.lockout, client, Instant::now());
+            return Err(LoginRefused::Incorrect);
+        };
+        let limit = self.max_sessions.get(name).copied();
+        let slot = self
+            .state
+            .open_session(name, limit)
+            .ok_or(LoginRefused::TooManySessions(limit.unwrap_or(0)))?;
+        Ok(Grant { user, slot })
+    }
+
+    /// Sessions logged in as `name` now.
+    pub fn sessions_of(&self, name: &str) -> usize {
+        self.state.sessions_of(name)
     }
 
     /// True when `name` is an account that takes any password.
     pub fn is_anonymous(&self, name: &str) -> bool {
-        self.users.get(name).is_some_and(|u| u.password.is_none())
+        self.users.get(name).is_some_and(|u| u.is_anonymous())
     }
 
     /// Number of accounts.
@@ -283,5 +402,37 @@ mod tests {
         assert!(users.authenticate("nobody", "pw").is_none());
         assert!(users.authenticate("anonymous", "me@example.org").is_some());
         assert!(users.is_anonymous("ftp"));
+    }
+
+    #[test]
+    fn login_locks_out_and_limits_sessions() {
+        let mut users = Users::new();
+        let hash = credential::hash_password("pw").unwrap();
+        let mut alice = User::from_spec("alice:x", "/srv".into()).unwrap();
+        alice.password = Some(hash);
+        users.add_limited(alice, Some(1));
+        users.set_lockout(LockoutPolicy {
+            failures: 2,
+            window: std::time::Duration::from_secs(60),
+        });
+        let here: IpAddr = "192.0.2.7".parse().unwrap();
+        let there: IpAddr = "192.0.2.8".parse().unwrap();
+        let grant = users.login("alice", "pw", here).unwrap();
+        assert_eq!(grant.user.name, "alice");
+        assert_eq!(
+            users.login("alice", "pw", there).unwrap_err(),
+            LoginRefused::TooManySessions(1)
+        );
+        drop(grant);
+        assert_eq!(users.sessions_of("alice"), 0);
+        assert_eq!(users.login("alice", "no", here).unwrap_err(), LoginRefused::Incorrect);
+        assert_eq!(users.login("bob", "pw", here).unwrap_err(), LoginRefused::Incorrect);
+        assert_eq!(users.login("alice", "pw", here).unwrap_err(), LoginRefused::LockedOut);
+        // A reloaded store keeps the lock.
+        let mut reloaded = Users::new();
+        reloaded.set_lockout(users.lockout());
+        reloaded.keep_state_of(&users);
+        assert!(reloaded.is_locked_out(here));
+        assert!(users.login("alice", "pw", there).is_ok());
     }
 }

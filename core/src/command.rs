@@ -170,6 +170,14 @@ pub enum Outcome {
         /// How long to wait before sending it.
         delay: Duration,
     },
+    /// Send this reply after a delay, then close the control connection
+    /// (the last wrong password a connection may send: RFC 2577 §4).
+    DelayedClose {
+        /// The reply.
+        reply: Reply,
+        /// How long to wait before sending it.
+        delay: Duration,
+    },
     /// Open the prepared data connection, send `opening` (a `150`), run the
     /// transfer, then send `226` (or `426`/`451`/`452`).
     Transfer {
@@ -208,6 +216,11 @@ impl std::fmt::Debug for Outcome {
                 .field("reply", reply)
                 .field("delay", delay)
                 .finish(),
+            Self::DelayedClose { reply, delay } => f
+                .debug_struct("DelayedClose")
+                .field("reply", reply)
+                .field("delay", delay)
+                .finish(),
             Self::Transfer { opening, transfer } => f
                 .debug_struct("Transfer")
                 .field("opening", opening)
@@ -239,7 +252,10 @@ impl Outcome {
     /// The reply code the client sees first.
     pub fn code(&self) -> Option<u16> {
         match self {
-            Self::Reply(r) | Self::Delayed { reply: r, .. } | Self::Close(r) => Some(r.code.0),
+            Self::Reply(r)
+            | Self::Delayed { reply: r, .. }
+            | Self::DelayedClose { reply: r, .. }
+            | Self::Close(r) => Some(r.code.0),
             Self::Transfer { opening, .. } => Some(opening.code.0),
             Self::Passive { reply, .. } => Some(reply.code.0),
             Self::Abort => None,

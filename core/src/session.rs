@@ -10,8 +10,9 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::{Permission, User, Users};
+use crate::auth::{Permission, SessionSlot, User, Users};
 use crate::jail::{Jail, JailCache, VirtualPath};
+use crate::passive_address::PassiveAddress;
 use crate::registry::Registry;
 use crate::reply::{Reply, ReplyCode};
 use crate::request::Request;
@@ -25,9 +26,13 @@ pub struct ServerConfig {
     pub banner: String,
     /// Ports for passive listeners; `None` lets the OS choose.
     pub passive_ports: Option<RangeInclusive<u16>>,
+    /// The address PASV announces instead of the control connection's
+    /// local one (NAT); `None` announces the local address.
+    pub passive_address: Option<Arc<PassiveAddress>>,
     /// How long a failed `PASS` waits before its `530`.
     pub login_failure_delay: Duration,
-    /// Failed logins after which the connection is closed (`421`).
+    /// Wrong passwords on one control connection after which it is closed
+    /// (each still gets its `530`); 0 never closes.
     pub max_login_failures: u32,
     /// The open user roots, shared by the sessions logged into them.
     pub jails: Arc<JailCache>,
@@ -39,6 +44,7 @@ impl Default for ServerConfig {
             users: Users::new(),
             banner: "ftpshd ready".to_owned(),
             passive_ports: None,
+            passive_address: None,
             login_failure_delay: Duration::from_secs(1),
             max_login_failures: 3,
             jails: Arc::default(),
@@ -92,6 +98,9 @@ pub struct Session {
     pub login: Login,
     /// Failed PASS attempts on this connection.
     pub failed_logins: u32,
+    /// Counts this session against its account's `max_sessions` while
+    /// logged in (see [`Users::login`]).
+    pub login_slot: Option<Arc<SessionSlot>>,
     /// Current directory.
     pub cwd: VirtualPath,
     /// Representation type.
@@ -126,6 +135,7 @@ impl Session {
             local,
             login: Login::None,
             failed_logins: 0,
+            login_slot: None,
             cwd: VirtualPath::root(),
             transfer_type: TransferType::default(),
             restart_offset: 0,
@@ -160,6 +170,7 @@ impl Session {
     /// Resets everything a new login must not inherit (REIN, a second USER).
     pub fn reset_login(&mut self) {
         self.login = Login::None;
+        self.login_slot = None;
         self.cwd = VirtualPath::root();
         self.restart_offset = 0;
         self.rename_from = None;

@@ -1,7 +1,11 @@
 //! USER, PASS and REIN (RFC 959 §4.1.1), and the seed verbs CONNME and
 //! BYEBYE (QUIT).
 
-use ftpsh_core::{Command, Login, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
+use std::sync::Arc;
+
+use ftpsh_core::{
+    Command, Grant, Login, LoginRefused, Outcome, Reply, ReplyCode, Request, Session, VerbSpec,
+};
 
 /// USER, PASS and REIN: the login sequence.
 ///
@@ -12,12 +16,25 @@ use ftpsh_core::{Command, Login, Outcome, Reply, ReplyCode, Request, Session, Ve
 /// REIN flushes the login and the transfer parameters, leaving the control
 /// connection open as if it had just been accepted (220).
 ///
-/// A wrong password is answered only after
-/// [`ServerConfig::login_failure_delay`], and the control connection is
-/// closed with 421 after [`ServerConfig::max_login_failures`] wrong
-/// passwords (RFC 2577 §4, slowing down password guessing). Unknown and
-/// known user names get the same replies, so the server does not reveal
-/// which accounts exist.
+/// A wrong password is answered with 530 only after
+/// [`ServerConfig::login_failure_delay`], and after
+/// [`ServerConfig::max_login_failures`] wrong passwords the control
+/// connection is closed right after that 530 (RFC 2577 §4, slowing down
+/// password guessing; as pyftpdlib and vsftpd do, not with a 421 that
+/// clients would retry). Unknown and known user names get the same replies
+/// and take as long, so the server does not reveal which accounts exist.
+///
+/// The check is [`Users::login`]: the password hash is verified here, on
+/// a worker thread, and an address locked out after repeated failures
+/// (RFC 2577 §5) gets 421 and the connection closes. An account already
+/// logged in its `max_sessions` times gets 530 without penalty.
+///
+/// Every attempt leaves one log line with the client's address, in a
+/// format fail2ban's filter (`dist/fail2ban/ftpshd.conf`) relies on:
+/// `login ok client=ADDR user="NAME"`, `login failed client=ADDR
+/// user="NAME"`, `login refused client=ADDR user="NAME" reason=…`.
+///
+/// [`Users::login`]: ftpsh_core::Users::login
 ///
 /// [`ServerConfig::login_failure_delay`]: ftpsh_core::ServerConfig::login_failure_delay
 /// [`ServerConfig::max_login_failures`]: ftpsh_core::ServerConfig::max_login_failures
@@ -115,36 +132,67 @@ fn pass(request: &Request, session: &mut Session) -> Outcome {
         }
     };
     let password = request.arg_or_empty();
-    let Some(user) = session.config.users.authenticate(&name, password) else {
-        session.login = Login::None;
-        session.failed_logins = session.failed_logins.saturating_add(1);
-        let max = session.config.max_login_failures;
-        if max > 0 && session.failed_logins >= max {
+    let client = session.peer.ip().to_canonical();
+    let Grant { user, slot } = match session.config.users.login(&name, password, client) {
+        Ok(grant) => grant,
+        Err(LoginRefused::Incorrect) => {
+            tracing::warn!(target: "ftpshd::login", "login failed client={client} user={name:?}");
+            session.login = Login::None;
+            session.failed_logins = session.failed_logins.saturating_add(1);
+            let reply = Reply::new(ReplyCode::NOT_LOGGED_IN, "login incorrect");
+            let delay = session.config.login_failure_delay;
+            let max = session.config.max_login_failures;
+            if max > 0 && session.failed_logins >= max {
+                return Outcome::DelayedClose { reply, delay };
+            }
+            return Outcome::Delayed { reply, delay };
+        }
+        Err(LoginRefused::LockedOut) => {
+            tracing::warn!(
+                target: "ftpshd::login",
+                "login refused client={client} user={name:?} reason=locked-out"
+            );
+            session.login = Login::None;
             return Outcome::Close(Reply::new(
                 ReplyCode::SERVICE_NOT_AVAILABLE,
-                "too many failed logins, closing control connection",
+                "too many failed logins from your address, try again later",
             ));
         }
-        return Outcome::Delayed {
-            reply: Reply::new(ReplyCode::NOT_LOGGED_IN, "login incorrect"),
-            delay: session.config.login_failure_delay,
-        };
+        Err(LoginRefused::TooManySessions(limit)) => {
+            tracing::warn!(
+                target: "ftpshd::login",
+                "login refused client={client} user={name:?} reason=max-sessions"
+            );
+            session.login = Login::None;
+            return Reply::new(
+                ReplyCode::NOT_LOGGED_IN,
+                format!("{name}: already logged in {limit} times, the most allowed"),
+            )
+            .into();
+        }
     };
     // One descriptor per root, shared by its sessions: a session costs
     // only its socket.
     match session.config.jails.open(&user.root) {
         Ok(jail) => {
-            let text = if user.password.is_none() {
+            tracing::info!(target: "ftpshd::login", "login ok client={client} user={name:?}");
+            let text = if user.is_anonymous() {
                 format!("{name}: logged in, read-only access")
             } else {
                 format!("{name}: logged in")
             };
             session.reset_login();
             session.login = Login::LoggedIn { user, jail };
+            session.login_slot = Some(Arc::new(slot));
             Reply::new(ReplyCode::LOGGED_IN, text).into()
         }
         // The host path stays in the server's logs, never on the wire.
-        Err(_) => {
+        Err(e) => {
+            tracing::error!(
+                target: "ftpshd::login",
+                "login refused client={client} user={name:?} reason=home-unavailable: {}: {e}",
+                user.root.display()
+            );
             session.login = Login::None;
             Reply::new(
                 ReplyCode::NOT_LOGGED_IN,
@@ -259,7 +307,10 @@ mod tests {
 
     fn text(o: &Outcome) -> String {
         match o {
-            Outcome::Reply(r) | Outcome::Close(r) | Outcome::Delayed { reply: r, .. } => {
+            Outcome::Reply(r)
+            | Outcome::Close(r)
+            | Outcome::Delayed { reply: r, .. }
+            | Outcome::DelayedClose { reply: r, .. } => {
                 r.text().to_owned()
             }
             other => panic!("unexpected {other:?}"),
@@ -321,12 +372,89 @@ mod tests {
             // A failed PASS also forgets the USER.
             assert_eq!(t.run("PASS secret").code(), Some(503));
         }
+        // The last one still gets its 530 after the delay, then the close.
         t.run("USER alice");
         match t.run("PASS nope") {
+            Outcome::DelayedClose { reply, .. } => {
+                assert_eq!(reply.code, ReplyCode::NOT_LOGGED_IN);
+            }
+            other => panic!("expected a delayed 530 and close, got {other:?}"),
+        }
+        assert_eq!(t.session.failed_logins, 3);
+    }
+
+    #[test]
+    fn a_locked_out_address_gets_421_and_others_still_log_in() {
+        let mut t = TestSession::logged_out(registry());
+        let mut users = t.session.config.users.clone();
+        users.set_lockout(ftpsh_core::LockoutPolicy {
+            failures: 2,
+            window: Duration::from_secs(60),
+        });
+        t.session.config = Arc::new(ServerConfig {
+            users,
+            max_login_failures: 0,
+            ..(*t.session.config).clone()
+        });
+        for _ in 0..2 {
+            t.run("USER alice");
+            assert_eq!(t.run("PASS nope").code(), Some(530));
+        }
+        t.run("USER alice");
+        match t.run("PASS secret") {
             Outcome::Close(reply) => assert_eq!(reply.code, ReplyCode::SERVICE_NOT_AVAILABLE),
             other => panic!("expected 421 and close, got {other:?}"),
         }
-        assert_eq!(t.session.failed_logins, 3);
+        t.session.peer = "127.0.0.2:5000".parse().unwrap();
+        t.run("USER alice");
+        assert_eq!(t.run("PASS secret").code(), Some(230));
+    }
+
+    #[test]
+    fn max_sessions_per_account_is_530_and_freed_on_logout() {
+        let mut t = TestSession::logged_out(registry());
+        let mut users = t.session.config.users.clone();
+        let alice = users.get("alice").unwrap().as_ref().clone();
+        users.add_limited(alice, Some(1));
+        t.session.config = Arc::new(ServerConfig {
+            users,
+            ..(*t.session.config).clone()
+        });
+        t.run("USER alice");
+        assert_eq!(t.run("PASS secret").code(), Some(230));
+        let mut other = t.session.clone();
+        other.reset_login();
+        // `other` shares nothing but the account store with `t`.
+        let r = Auth.run(&Request::new("USER", Some("alice")), &mut other);
+        assert_eq!(r.code(), Some(331));
+        let r = Auth.run(&Request::new("PASS", Some("secret")), &mut other);
+        assert_eq!(r.code(), Some(530));
+        assert!(text(&r).contains("already logged in 1 times"));
+        assert_eq!(other.failed_logins, 0);
+        assert_eq!(t.run("REIN").code(), Some(220));
+        Auth.run(&Request::new("USER", Some("alice")), &mut other);
+        let r = Auth.run(&Request::new("PASS", Some("secret")), &mut other);
+        assert_eq!(r.code(), Some(230));
+    }
+
+    #[test]
+    fn hashed_passwords_log_in() {
+        let mut t = TestSession::logged_out(registry());
+        let mut users = t.session.config.users.clone();
+        let mut carol = ftpsh_core::User::from_spec("carol:x", t.path("")).unwrap();
+        carol.password = Some(
+            "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1"
+                .to_owned(),
+        );
+        users.add(carol);
+        t.session.config = Arc::new(ServerConfig {
+            users,
+            ..(*t.session.config).clone()
+        });
+        t.run("USER carol");
+        assert_eq!(t.run("PASS secret").code(), Some(230));
+        t.run("USER carol");
+        assert_eq!(t.run("PASS $6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1").code(), Some(530));
     }
 
     #[test]

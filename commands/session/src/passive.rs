@@ -3,7 +3,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 
 use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
@@ -32,7 +32,15 @@ use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, VerbSpec}
 /// stealing); a range with no free port gives 425 rather than a port outside
 /// what the firewall was configured for.
 ///
+/// With [`ServerConfig::passive_address`] set (a host behind NAT), PASV
+/// announces that address instead of the local one, and its listener is
+/// bound to every local IPv4 address, since the translated connection may
+/// arrive on any of them; only the client's own address may still connect.
+/// A DNS name that has not been resolved yet falls back to the local
+/// address. EPSV carries no address and is not affected.
+///
 /// [`ServerConfig::passive_ports`]: ftpsh_core::ServerConfig::passive_ports
+/// [`ServerConfig::passive_address`]: ftpsh_core::ServerConfig::passive_address
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Passive;
 
@@ -91,20 +99,32 @@ fn pasv(session: &Session) -> Outcome {
         )
         .into();
     }
-    let ip = match session.local.ip() {
-        IpAddr::V4(ip) => ip,
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(ip) => ip,
-            None => {
-                return Reply::new(
-                    ReplyCode::CANT_OPEN_DATA,
-                    "PASV cannot announce an IPv6 address, use EPSV",
-                )
-                .into();
-            }
-        },
+    let local = match session.local.ip() {
+        IpAddr::V4(ip) => Some(ip),
+        IpAddr::V6(ip) => ip.to_ipv4_mapped(),
     };
-    listen(session, |port| {
+    let masquerade = session.config.passive_address.as_ref().and_then(|a| {
+        let ip = a.current();
+        if ip.is_none() {
+            tracing::warn!(
+                passive_address = a.name(),
+                "passive_address not resolved yet: PASV announces the local address"
+            );
+        }
+        ip
+    });
+    let (ip, bind) = match (masquerade, local) {
+        (Some(ip), _) => (ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        (None, Some(ip)) => (ip, session.local.ip()),
+        (None, None) => {
+            return Reply::new(
+                ReplyCode::CANT_OPEN_DATA,
+                "PASV cannot announce an IPv6 address, use EPSV",
+            )
+            .into();
+        }
+    };
+    listen(session, bind, |port| {
         let [h1, h2, h3, h4] = ip.octets();
         let [p1, p2] = port.to_be_bytes();
         Reply::new(
@@ -117,14 +137,14 @@ fn pasv(session: &Session) -> Outcome {
 fn epsv(arg: &str, session: &mut Session) -> Outcome {
     let ours = protocol_number(session.local);
     if arg.is_empty() {
-        return listen(session, epsv_reply);
+        return listen(session, session.local.ip(), epsv_reply);
     }
     if arg.eq_ignore_ascii_case("ALL") {
         session.epsv_all = true;
         return Reply::new(ReplyCode::OK, "EPSV ALL ok, PASV will be refused").into();
     }
     match arg.parse::<u32>() {
-        Ok(n) if n == u32::from(ours) => listen(session, epsv_reply),
+        Ok(n) if n == u32::from(ours) => listen(session, session.local.ip(), epsv_reply),
         Ok(1 | 2) => Reply::new(
             ReplyCode(522),
             format!("Network protocol not supported, use ({ours})"),
@@ -146,9 +166,10 @@ fn epsv_reply(port: u16) -> Reply {
     )
 }
 
-/// Binds the passive listener and builds the reply announcing its port.
-fn listen(session: &Session, reply: impl Fn(u16) -> Reply) -> Outcome {
-    let listener = bind_passive(session.local.ip(), session.config.passive_ports.as_ref());
+/// Binds the passive listener on `ip` and builds the reply announcing its
+/// port.
+fn listen(session: &Session, ip: IpAddr, reply: impl Fn(u16) -> Reply) -> Outcome {
+    let listener = bind_passive(ip, session.config.passive_ports.as_ref());
     match listener.and_then(|l| l.local_addr().map(|a| (l, a.port()))) {
         Ok((listener, port)) => Outcome::Passive {
             listener,
@@ -293,6 +314,47 @@ mod tests {
 
     fn session() -> TestSession {
         TestSession::new(TestSession::registry_with(Arc::new(Passive)))
+    }
+
+    #[test]
+    fn passive_address_is_announced_by_pasv_only() {
+        let mut t = session();
+        let config = ServerConfig {
+            passive_address: Some(Arc::new(
+                ftpsh_core::PassiveAddress::parse("127.0.0.2").unwrap(),
+            )),
+            ..(*t.session.config).clone()
+        };
+        t.session.config = Arc::new(config);
+        let Outcome::Passive { listener, reply } = t.run("PASV") else {
+            panic!("PASV failed");
+        };
+        assert!(
+            reply.text().contains("(127,0,0,2,"),
+            "{}",
+            reply.text()
+        );
+        let addr = listener.local_addr().unwrap();
+        assert!(addr.ip().is_unspecified(), "{addr}");
+        // The announced address reaches the listener.
+        TcpStream::connect(("127.0.0.2", addr.port())).unwrap();
+        let Outcome::Passive { listener, reply } = t.run("EPSV") else {
+            panic!("EPSV failed");
+        };
+        assert_eq!(listener.local_addr().unwrap().ip(), t.session.local.ip());
+        assert!(reply.text().contains("(|||"), "{}", reply.text());
+        // A name not resolved yet falls back to the local address.
+        let config = ServerConfig {
+            passive_address: Some(Arc::new(
+                ftpsh_core::PassiveAddress::parse("ftp.example.invalid").unwrap(),
+            )),
+            ..(*t.session.config).clone()
+        };
+        t.session.config = Arc::new(config);
+        let Outcome::Passive { reply, .. } = t.run("PASV") else {
+            panic!("PASV failed");
+        };
+        assert!(reply.text().contains("(127,0,0,1,"), "{}", reply.text());
     }
 
     fn with_ports(t: &mut TestSession, ports: RangeInclusive<u16>) {

@@ -1,0 +1,692 @@
+//! `ftpshd`'s configuration: one set of [`Options`] read from a TOML file
+//! (`--config FILE`) and from the command line, every option a file key of
+//! the same name (`--passive-ports` is `passive_ports`); a command-line
+//! option overrides the file's. [`Options::resolve`] checks them and builds
+//! the [`DaemonConfig`] the event loop runs with.
+//!
+//! A file is refused whole at start, with `FILE:LINE:COLUMN: message` for
+//! an unknown key or a bad value; on reload (SIGHUP) the same error is
+//! logged and the running configuration stays.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ftpsh_core::auth::credential::{self, CredentialKind};
+use ftpsh_core::{LockoutPolicy, PassiveAddress, Permissions, ServerConfig, User, Users};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::DaemonConfig;
+
+/// Every option of `ftpshd`, from the command line or the file. `None`
+/// means "not given here"; [`Options::merge`] lets the command line win
+/// and [`Options::resolve`] fills in the defaults.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Address of the control-connection listener; port 0 picks a free one
+    /// [default: 127.0.0.1:2121].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory served: the root of every account without one of its own
+    /// (and of anonymous, without anonymous_root).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// An account: NAME:PASSWORD, or NAME:PASSWORD:PERMS with PERMS letters
+    /// from "elradfmw" (default all). PASSWORD may be a hash from
+    /// `ftpshd hash-password`, which keeps it out of `ps`. Repeatable; adds
+    /// to the file's [[users]]. Without any account, user "ftpsh" gets a
+    /// random password, printed once.
+    #[arg(long = "user", value_name = "NAME:PASSWORD[:PERMS]")]
+    #[serde(skip)]
+    pub user: Vec<String>,
+
+    /// Accounts of the config file (`[[users]]` tables; not a command-line
+    /// option).
+    #[arg(skip)]
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+
+    /// Also accept the logins "anonymous" and "ftp" with any password,
+    /// read-only unless anonymous_perms says otherwise [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub anonymous: Option<bool>,
+
+    /// Root directory of the anonymous logins [default: root].
+    #[arg(long, value_name = "DIR")]
+    pub anonymous_root: Option<PathBuf>,
+
+    /// Permission letters of the anonymous logins [default: elr].
+    #[arg(long, value_name = "PERMS")]
+    pub anonymous_perms: Option<Perms>,
+
+    /// Ports for passive data connections, LOW-HIGH [default: any free
+    /// port]. Open exactly these in a firewall.
+    #[arg(long, value_name = "LOW-HIGH")]
+    pub passive_ports: Option<PortRange>,
+
+    /// Address announced in PASV replies instead of the local one (the
+    /// public address of a host behind NAT): an IPv4 address, or a DNS name
+    /// looked up again every 5 minutes. EPSV is not affected.
+    #[arg(long, value_name = "ADDR|NAME")]
+    pub passive_address: Option<String>,
+
+    /// Seconds a control connection may stay idle outside a transfer
+    /// [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
+
+    /// Seconds to wait for a passive data connection, or for progress on
+    /// one [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub data_timeout: Option<u64>,
+
+    /// Most concurrent sessions; more are refused with 421 [default: 512].
+    #[arg(long, value_name = "N")]
+    pub max_sessions: Option<usize>,
+
+    /// Most concurrent sessions from one client address (IPv6: one /64);
+    /// more are refused with 421 [default: 50].
+    #[arg(long, value_name = "N")]
+    pub max_sessions_per_ip: Option<usize>,
+
+    /// Wrong passwords on one control connection after which it is closed
+    /// (each gets its 530 first); 0 never closes [default: 3].
+    #[arg(long, value_name = "N")]
+    pub max_login_failures: Option<u32>,
+
+    /// Seconds a wrong password waits for its 530 [default: 1].
+    #[arg(long, value_name = "SECS")]
+    pub login_failure_delay: Option<u64>,
+
+    /// Failed logins from one address (IPv6: one /64), each within
+    /// lockout_window of the previous, after which the address is refused
+    /// with 421; 0 never locks [default: 3].
+    #[arg(long, value_name = "N")]
+    pub lockout_failures: Option<u32>,
+
+    /// Seconds failed logins are remembered, and a lock lasts after the
+    /// last one [default: 120].
+    #[arg(long, value_name = "SECS")]
+    pub lockout_window: Option<u64>,
+
+    /// The text of the 220 greeting [default: "ftpshd ready"].
+    #[arg(long, value_name = "TEXT")]
+    pub banner: Option<String>,
+
+    /// Worker threads that run commands [default: 4].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Directory of command plugins (shared libraries, `*.so`) to load at
+    /// start; their verbs join the built-ins. A plugin that cannot be loaded
+    /// stops the daemon with a message naming the file.
+    #[arg(long, value_name = "DIR")]
+    pub plugin_dir: Option<PathBuf>,
+
+    /// Append one line per transfer to FILE, in the xferlog(5) format of
+    /// wu-ftpd, proftpd and vsftpd (reopened on SIGHUP, for logrotate).
+    #[arg(long, value_name = "FILE")]
+    pub xferlog: Option<PathBuf>,
+
+    /// Serve Prometheus metrics on http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Started as root: switch to this user and its groups once the
+    /// listeners are bound, so that uploads are owned by it.
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
+
+    /// Allow serving as root (without run_as) [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub allow_root: Option<bool>,
+}
+
+/// One `[[users]]` table of the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    /// Login name.
+    pub name: Spanned<String>,
+    /// `$argon2id$…` (from `ftpshd hash-password`), `$6$…`/`$5$…` crypt,
+    /// or `plain:PASSWORD`.
+    pub password: Secret,
+    /// The account's own root [default: the global root].
+    #[serde(default)]
+    pub root: Option<Spanned<PathBuf>>,
+    /// Permission letters [default: elradfmw].
+    #[serde(default)]
+    pub perms: Option<Perms>,
+    /// Most sessions logged in as this account at once [default: no limit
+    /// of its own].
+    #[serde(default)]
+    pub max_sessions: Option<usize>,
+}
+
+/// A stored password from the file: checked at parse time, so an error
+/// points at the line.
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Secret {
+    stored: String,
+    plain: bool,
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.plain { "Secret(plain)" } else { "Secret(hash)" })
+    }
+}
+
+impl TryFrom<String> for Secret {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        if let Some(plain) = s.strip_prefix("plain:") {
+            if plain.is_empty() {
+                return Err("empty password".to_owned());
+            }
+            if CredentialKind::of(plain) != CredentialKind::Plain {
+                return Err("a plain: password may not start like a hash ($argon2, $6$, $5$)".to_owned());
+            }
+            return Ok(Self {
+                stored: plain.to_owned(),
+                plain: true,
+            });
+        }
+        match credential::validate(&s) {
+            Ok(CredentialKind::Plain) => Err(
+                "plaintext password refused: use a hash from `ftpshd hash-password` \
+                 ($argon2id$…, or $6$/$5$ crypt), or write plain:PASSWORD"
+                    .to_owned(),
+            ),
+            Ok(_) => Ok(Self {
+                stored: s,
+                plain: false,
+            }),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Permission letters, checked at parse time.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Perms(pub Permissions);
+
+impl TryFrom<String> for Perms {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl FromStr for Perms {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Permissions::parse(s).map(Perms).map_err(|e| e.to_string())
+    }
+}
+
+/// A range of ports `LOW-HIGH`, 1 ≤ LOW ≤ HIGH.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PortRange(pub RangeInclusive<u16>);
+
+impl TryFrom<String> for PortRange {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (low, high) = s
+            .split_once('-')
+            .ok_or_else(|| format!("expected LOW-HIGH, got {s:?}"))?;
+        let port = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("{p:?} is not a port number"))
+        };
+        let (low, high) = (port(low)?, port(high)?);
+        if low == 0 || low > high {
+            return Err(format!("{s:?} is not a range of ports 1-65535, low to high"));
+        }
+        Ok(Self(low..=high))
+    }
+}
+
+/// Defaults of the options that have one.
+pub mod defaults {
+    /// `listen`.
+    pub const LISTEN: &str = "127.0.0.1:2121";
+    /// `idle_timeout`, seconds.
+    pub const IDLE_TIMEOUT: u64 = 300;
+    /// `data_timeout`, seconds.
+    pub const DATA_TIMEOUT: u64 = 30;
+    /// `max_sessions`.
+    pub const MAX_SESSIONS: usize = 512;
+    /// `max_sessions_per_ip`, as vsftpd's `max_per_ip` suggests.
+    pub const MAX_SESSIONS_PER_IP: usize = 50;
+    /// `max_login_failures`.
+    pub const MAX_LOGIN_FAILURES: u32 = 3;
+    /// `login_failure_delay`, seconds.
+    pub const LOGIN_FAILURE_DELAY: u64 = 1;
+    /// `workers`.
+    pub const WORKERS: usize = 4;
+}
+
+/// What the daemon runs with, besides its [`DaemonConfig`].
+#[derive(Debug)]
+pub struct Resolved {
+    /// The event loop's configuration.
+    pub daemon: DaemonConfig,
+    /// The generated password of user `ftpsh`, to print, when there was no
+    /// account.
+    pub generated: Option<String>,
+    /// `plugin_dir`.
+    pub plugin_dir: Option<PathBuf>,
+    /// `metrics_listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `run_as`.
+    pub run_as: Option<String>,
+    /// `allow_root`.
+    pub allow_root: bool,
+    /// Warnings to log once logging is set up (plaintext passwords).
+    pub warnings: Vec<String>,
+}
+
+impl Options {
+    /// Reads a TOML config file.
+    ///
+    /// # Errors
+    /// Unreadable file; `FILE:LINE:COLUMN: message` for bad TOML, an unknown
+    /// key or a bad value.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("config file {}", path.display()))?;
+        Self::from_toml(&text).map_err(|e| anyhow::anyhow!(located(path, &text, &e)))
+    }
+
+    /// Parses the text of a config file.
+    ///
+    /// # Errors
+    /// The TOML error, with its span.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// `self` (the command line) over `file`: options given here win;
+    /// accounts add up.
+    pub fn merge(self, file: Options) -> Options {
+        macro_rules! pick {
+            ($($field:ident),* $(,)?) => {
+                Options {
+                    user: [file.user, self.user].concat(),
+                    users: [file.users, self.users].concat(),
+                    $($field: self.$field.or(file.$field),)*
+                }
+            };
+        }
+        pick!(
+            listen,
+            root,
+            anonymous,
+            anonymous_root,
+            anonymous_perms,
+            passive_ports,
+            passive_address,
+            idle_timeout,
+            data_timeout,
+            max_sessions,
+            max_sessions_per_ip,
+            max_login_failures,
+            login_failure_delay,
+            lockout_failures,
+            lockout_window,
+            banner,
+            workers,
+            plugin_dir,
+            xferlog,
+            metrics_listen,
+            run_as,
+            allow_root,
+        )
+    }
+
+    /// Checks the options and builds the daemon's configuration. `config`
+    /// names the file for messages about its accounts; `generated` is the
+    /// password of the default account if one was made before (a reload
+    /// keeps it).
+    ///
+    /// # Errors
+    /// A root that is not a directory, a bad account, a bad
+    /// `passive_address`, no root for an account that needs it.
+    pub fn resolve(
+        self,
+        config: Option<(&Path, &str)>,
+        generated: Option<String>,
+    ) -> anyhow::Result<Resolved> {
+        let at = |span: std::ops::Range<usize>| match config {
+            Some((path, text)) => {
+                let (line, col) = line_col(text, span.start);
+                format!("{}:{line}:{col}: ", path.display())
+            }
+            None => String::new(),
+        };
+        let root = self.root.as_deref().map(directory).transpose()?;
+        let mut warnings = Vec::new();
+        let mut users = Users::new();
+        for spec in &self.user {
+            let root = root
+                .clone()
+                .context("--user needs --root (or root in the config file)")?;
+            let user = User::from_spec(spec, root)
+                .with_context(|| format!("--user {:?}", redact(spec)))?;
+            if let Some(stored) = &user.password
+                && let Err(e) = credential::validate(stored)
+            {
+                bail!("--user {:?}: {e}", redact(spec));
+            }
+            users.add(user);
+        }
+        for entry in &self.users {
+            let name = entry.name.get_ref();
+            let where_ = at(entry.name.span());
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                bail!("{where_}user name {name:?} is empty or has white space");
+            }
+            if users.get(name).is_some() {
+                bail!("{where_}user {name:?} is defined twice");
+            }
+            let home = match &entry.root {
+                Some(r) => directory(r.get_ref())
+                    .map_err(|e| anyhow::anyhow!("{}user {name:?}: {e:#}", at(r.span())))?,
+                None => root.clone().with_context(|| {
+                    format!("{where_}user {name:?} has no root, and there is no global root")
+                })?,
+            };
+            if entry.password.plain {
+                warnings.push(format!(
+                    "{where_}user {name:?} has a plaintext password: use `ftpshd hash-password`"
+                ));
+            }
+            users.add_limited(
+                User {
+                    name: name.clone(),
+                    password: Some(entry.password.stored.clone()),
+                    root: home,
+                    permissions: entry.perms.map_or_else(Permissions::all, |p| p.0),
+                },
+                entry.max_sessions,
+            );
+        }
+        let mut generated_password = None;
+        if users.is_empty() {
+            let root = root.clone().context(
+                "no root: give --root (or root in the config file), or accounts with their own root",
+            )?;
+            let password = generated.unwrap_or_else(random_password);
+            users.add(User::from_spec(&format!("ftpsh:{password}"), root)?);
+            generated_password = Some(password);
+        }
+        if self.anonymous.unwrap_or(false) {
+            let anon_root = match &self.anonymous_root {
+                Some(r) => directory(r).context("anonymous_root")?,
+                None => root
+                    .clone()
+                    .context("anonymous needs anonymous_root or root")?,
+            };
+            let perms = self
+                .anonymous_perms
+                .map_or_else(Permissions::read_only, |p| p.0);
+            users.add_anonymous_with(anon_root, perms);
+        }
+        users.set_lockout(LockoutPolicy {
+            failures: self
+                .lockout_failures
+                .unwrap_or(LockoutPolicy::daemon().failures),
+            window: self
+                .lockout_window
+                .map_or(LockoutPolicy::daemon().window, Duration::from_secs),
+        });
+        let passive_address = self
+            .passive_address
+            .as_deref()
+            .map(|a| PassiveAddress::parse(a).map(Arc::new))
+            .transpose()
+            .context("passive_address")?;
+        let server = ServerConfig {
+            users,
+            banner: self.banner.unwrap_or_else(|| ServerConfig::default().banner),
+            passive_ports: self.passive_ports.map(|p| p.0),
+            passive_address,
+            login_failure_delay: Duration::from_secs(
+                self.login_failure_delay
+                    .unwrap_or(defaults::LOGIN_FAILURE_DELAY),
+            ),
+            max_login_failures: self
+                .max_login_failures
+                .unwrap_or(defaults::MAX_LOGIN_FAILURES),
+        };
+        let listen = match self.listen {
+            Some(l) => l,
+            None => defaults::LISTEN.parse()?,
+        };
+        let daemon = DaemonConfig {
+            listen,
+            server,
+            idle_timeout: Duration::from_secs(self.idle_timeout.unwrap_or(defaults::IDLE_TIMEOUT)),
+            data_timeout: Duration::from_secs(self.data_timeout.unwrap_or(defaults::DATA_TIMEOUT)),
+            max_sessions: self.max_sessions.unwrap_or(defaults::MAX_SESSIONS),
+            max_sessions_per_ip: self
+                .max_sessions_per_ip
+                .unwrap_or(defaults::MAX_SESSIONS_PER_IP),
+            workers: self.workers.unwrap_or(defaults::WORKERS),
+            xferlog: self.xferlog,
+        };
+        Ok(Resolved {
+            daemon,
+            generated: generated_password,
+            plugin_dir: self.plugin_dir,
+            metrics_listen: self.metrics_listen,
+            run_as: self.run_as,
+            allow_root: self.allow_root.unwrap_or(false),
+            warnings,
+        })
+    }
+}
+
+/// Loads `--config FILE` (if any) under the command line's options and
+/// resolves them.
+///
+/// # Errors
+/// See [`Options::from_file`] and [`Options::resolve`].
+pub fn load(
+    config: Option<&Path>,
+    cli: &Options,
+    generated: Option<String>,
+) -> anyhow::Result<Resolved> {
+    match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("config file {}", path.display()))?;
+            let file = Options::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!(located(path, &text, &e)))?;
+            cli.clone()
+                .merge(file)
+                .resolve(Some((path, &text)), generated)
+        }
+        None => cli.clone().resolve(None, generated),
+    }
+}
+
+/// `FILE:LINE:COLUMN: message` for a TOML error.
+fn located(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("{}:{line}:{col}: {}", path.display(), e.message().trim_end())
+        }
+        None => format!("{}: {}", path.display(), e.message().trim_end()),
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |l| l.chars().count())
+        + 1;
+    (line, col)
+}
+
+/// The canonical path of an existing directory.
+fn directory(path: &Path) -> anyhow::Result<PathBuf> {
+    let dir = std::fs::canonicalize(path)
+        .with_context(|| format!("root directory {}", path.display()))?;
+    if !dir.is_dir() {
+        bail!("root {} is not a directory", dir.display());
+    }
+    Ok(dir)
+}
+
+fn random_password() -> String {
+    use rand::Rng;
+    use rand::distr::Alphanumeric;
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect()
+}
+
+/// A user spec with its password hidden, for error messages.
+fn redact(spec: &str) -> String {
+    match spec.split_once(':') {
+        Some((name, rest)) => match rest.rsplit_once(':') {
+            Some((_, perms)) => format!("{name}:***:{perms}"),
+            None => format!("{name}:***"),
+        },
+        None => spec.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column() {
+        let t = "a = 1\nbb = 2\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 6), (2, 1));
+        assert_eq!(line_col(t, 8), (2, 3));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_point_at_the_line() {
+        let path = Path::new("f.toml");
+        for (text, line, col, what) in [
+            ("listen = \"127.0.0.1:0\"\nlisen = 1\n", 2, 1, "lisen"),
+            ("max_sessions = \"many\"\n", 1, 16, "integer"),
+            ("passive_ports = \"9-1\"\n", 1, 17, "9-1"),
+            (
+                "[[users]]\nname = \"a\"\npassword = \"secret\"\n",
+                3,
+                12,
+                "plaintext password refused",
+            ),
+            (
+                "[[users]]\nname = \"a\"\npassword = \"plain:x\"\nperms = \"elq\"\n",
+                4,
+                9,
+                "'q'",
+            ),
+            ("[[users]]\nname = \"a\"\npassword = \"$argon2id$v=19$x\"\n", 3, 12, "Argon2"),
+        ] {
+            let e = Options::from_toml(text).unwrap_err();
+            let msg = located(path, text, &e);
+            assert!(msg.starts_with(&format!("f.toml:{line}:{col}: ")), "{msg}");
+            assert!(msg.contains(what), "{msg}");
+        }
+    }
+
+    #[test]
+    fn command_line_wins_and_accounts_add_up() {
+        let file = Options::from_toml(
+            "listen = \"127.0.0.1:21\"\nidle_timeout = 10\nanonymous = true\n\
+             [[users]]\nname = \"a\"\npassword = \"plain:x\"\n",
+        )
+        .unwrap();
+        let cli = Options {
+            idle_timeout: Some(20),
+            anonymous: Some(false),
+            user: vec!["b:y".to_owned()],
+            ..Options::default()
+        };
+        let o = cli.merge(file);
+        assert_eq!(o.listen, Some("127.0.0.1:21".parse().unwrap()));
+        assert_eq!(o.idle_timeout, Some(20));
+        assert_eq!(o.anonymous, Some(false));
+        assert_eq!(o.users.len(), 1);
+        assert_eq!(o.user, ["b:y"]);
+    }
+
+    #[test]
+    fn resolve_builds_accounts_with_their_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::create_dir(&a).unwrap();
+        let hash = credential::hash_password("pw").unwrap();
+        let text = format!(
+            "root = {:?}\nanonymous = true\n\
+             [[users]]\nname = \"a\"\npassword = \"{hash}\"\nroot = {:?}\nperms = \"elr\"\nmax_sessions = 2\n\
+             [[users]]\nname = \"b\"\npassword = \"plain:pw\"\n",
+            dir.path(),
+            a
+        );
+        let r = Options::from_toml(&text)
+            .unwrap()
+            .resolve(Some((Path::new("f.toml"), &text)), None)
+            .unwrap();
+        let users = &r.daemon.server.users;
+        assert_eq!(users.get("a").unwrap().root, a.canonicalize().unwrap());
+        assert_eq!(users.get("a").unwrap().permissions.to_string(), "elr");
+        assert_eq!(users.get("b").unwrap().root, dir.path().canonicalize().unwrap());
+        assert!(users.is_anonymous("ftp"));
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(r.warnings[0].starts_with("f.toml:10:8: "), "{:?}", r.warnings);
+        assert_eq!(r.daemon.max_sessions_per_ip, 50);
+        assert_eq!(users.lockout(), LockoutPolicy::daemon());
+        assert!(r.generated.is_none());
+
+        let text = "[[users]]\nname = \"a\"\npassword = \"plain:x\"\nroot = \"/nonexistent/ftpsh\"\n";
+        let e = Options::from_toml(text)
+            .unwrap()
+            .resolve(Some((Path::new("f.toml"), text)), None)
+            .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.starts_with("f.toml:4:8: "), "{msg}");
+        assert!(msg.contains("/nonexistent/ftpsh"), "{msg}");
+    }
+}
