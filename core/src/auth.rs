@@ -23,8 +23,8 @@ use thiserror::Error;
 pub mod credential;
 mod guard;
 
-pub use guard::{LockoutPolicy, SessionSlot, address_block};
 use guard::LoginState;
+pub use guard::{LockoutPolicy, SessionSlot, address_block};
 
 /// One permission a command may require.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -425,9 +425,18 @@ mod tests {
         );
         drop(grant);
         assert_eq!(users.sessions_of("alice"), 0);
-        assert_eq!(users.login("alice", "no", here).unwrap_err(), LoginRefused::Incorrect);
-        assert_eq!(users.login("bob", "pw", here).unwrap_err(), LoginRefused::Incorrect);
-        assert_eq!(users.login("alice", "pw", here).unwrap_err(), LoginRefused::LockedOut);
+        assert_eq!(
+            users.login("alice", "no", here).unwrap_err(),
+            LoginRefused::Incorrect
+        );
+        assert_eq!(
+            users.login("bob", "pw", here).unwrap_err(),
+            LoginRefused::Incorrect
+        );
+        assert_eq!(
+            users.login("alice", "pw", here).unwrap_err(),
+            LoginRefused::LockedOut
+        );
         // A reloaded store keeps the lock.
         let mut reloaded = Users::new();
         reloaded.set_lockout(users.lockout());

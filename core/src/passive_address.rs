@@ -139,7 +139,10 @@ mod tests {
         let n = PassiveAddress::parse("ftp.example.org").unwrap();
         assert!(n.needs_resolving());
         assert_eq!(n.current(), None);
-        assert!(matches!(PassiveAddress::parse("::1"), Err(PassiveAddressError::Ipv6(_))));
+        assert!(matches!(
+            PassiveAddress::parse("::1"),
+            Err(PassiveAddressError::Ipv6(_))
+        ));
         for bad in ["", "a b", "-x.org", "x..org", "x_y.org"] {
             assert!(PassiveAddress::parse(bad).is_err(), "{bad:?}");
         }

@@ -22,7 +22,7 @@ use ftpsh_core::{LockoutPolicy, PassiveAddress, Permissions, ServerConfig, User,
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::DaemonConfig;
+use crate::{DaemonConfig, FsyncPolicy};
 
 /// Every option of `ftpshd`, from the command line or the file. `None`
 /// means "not given here"; [`Options::merge`] lets the command line win
@@ -126,6 +126,14 @@ pub struct Options {
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
 
+    /// When an upload is flushed to the disk: "always" (before its 226:
+    /// a 226 means on disk) or "never" (left to the kernel's writeback, as
+    /// vsftpd and pyftpdlib do; a power loss may lose the last uploads).
+    /// Either way a file appears under its name only complete [default:
+    /// never].
+    #[arg(long, value_name = "WHEN")]
+    pub fsync_uploads: Option<FsyncWhen>,
+
     /// Directory of command plugins (shared libraries, `*.so`) to load at
     /// start; their verbs join the built-ins. A plugin that cannot be loaded
     /// stops the daemon with a message naming the file.
@@ -146,8 +154,18 @@ pub struct Options {
     #[arg(long, value_name = "USER")]
     pub run_as: Option<String>,
 
-    /// Allow serving as root (without run_as) [default: false].
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    /// Allow serving as root (without run_as) [default: false]. The
+    /// environment variable FTPSHD_ALLOW_ROOT=1 does the same (the
+    /// workspace's tests set it: CI runs them as root).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        env = "FTPSHD_ALLOW_ROOT",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub allow_root: Option<bool>,
 }
 
@@ -183,7 +201,11 @@ pub struct Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.plain { "Secret(plain)" } else { "Secret(hash)" })
+        f.write_str(if self.plain {
+            "Secret(plain)"
+        } else {
+            "Secret(hash)"
+        })
     }
 }
 
@@ -196,7 +218,9 @@ impl TryFrom<String> for Secret {
                 return Err("empty password".to_owned());
             }
             if CredentialKind::of(plain) != CredentialKind::Plain {
-                return Err("a plain: password may not start like a hash ($argon2, $6$, $5$)".to_owned());
+                return Err(
+                    "a plain: password may not start like a hash ($argon2, $6$, $5$)".to_owned(),
+                );
             }
             return Ok(Self {
                 stored: plain.to_owned(),
@@ -266,9 +290,36 @@ impl FromStr for PortRange {
         };
         let (low, high) = (port(low)?, port(high)?);
         if low == 0 || low > high {
-            return Err(format!("{s:?} is not a range of ports 1-65535, low to high"));
+            return Err(format!(
+                "{s:?} is not a range of ports 1-65535, low to high"
+            ));
         }
         Ok(Self(low..=high))
+    }
+}
+
+/// `fsync_uploads`: `always` or `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct FsyncWhen(pub FsyncPolicy);
+
+impl TryFrom<String> for FsyncWhen {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl FromStr for FsyncWhen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(Self(FsyncPolicy::Always)),
+            "never" => Ok(Self(FsyncPolicy::Never)),
+            _ => Err(format!("{s:?}: expected \"always\" or \"never\"")),
+        }
     }
 }
 
@@ -362,6 +413,7 @@ impl Options {
             lockout_window,
             banner,
             workers,
+            fsync_uploads,
             plugin_dir,
             xferlog,
             metrics_listen,
@@ -474,7 +526,9 @@ impl Options {
             .context("passive_address")?;
         let server = ServerConfig {
             users,
-            banner: self.banner.unwrap_or_else(|| ServerConfig::default().banner),
+            banner: self
+                .banner
+                .unwrap_or_else(|| ServerConfig::default().banner),
             passive_ports: self.passive_ports.map(|p| p.0),
             passive_address,
             login_failure_delay: Duration::from_secs(
@@ -484,6 +538,7 @@ impl Options {
             max_login_failures: self
                 .max_login_failures
                 .unwrap_or(defaults::MAX_LOGIN_FAILURES),
+            ..ServerConfig::default()
         };
         let listen = match self.listen {
             Some(l) => l,
@@ -499,6 +554,7 @@ impl Options {
                 .max_sessions_per_ip
                 .unwrap_or(defaults::MAX_SESSIONS_PER_IP),
             workers: self.workers.unwrap_or(defaults::WORKERS),
+            fsync_uploads: self.fsync_uploads.map(|f| f.0).unwrap_or_default(),
             xferlog: self.xferlog,
         };
         Ok(Resolved {
@@ -527,8 +583,8 @@ pub fn load(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("config file {}", path.display()))?;
-            let file = Options::from_toml(&text)
-                .map_err(|e| anyhow::anyhow!(located(path, &text, &e)))?;
+            let file =
+                Options::from_toml(&text).map_err(|e| anyhow::anyhow!(located(path, &text, &e)))?;
             cli.clone()
                 .merge(file)
                 .resolve(Some((path, &text)), generated)
@@ -542,7 +598,11 @@ fn located(path: &Path, text: &str, e: &toml::de::Error) -> String {
     match e.span() {
         Some(span) => {
             let (line, col) = line_col(text, span.start);
-            format!("{}:{line}:{col}: {}", path.display(), e.message().trim_end())
+            format!(
+                "{}:{line}:{col}: {}",
+                path.display(),
+                e.message().trim_end()
+            )
         }
         None => format!("{}: {}", path.display(), e.message().trim_end()),
     }
@@ -552,11 +612,7 @@ fn located(path: &Path, text: &str, e: &toml::de::Error) -> String {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.chars().count())
-        + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
 }
 
@@ -622,7 +678,12 @@ mod tests {
                 9,
                 "'q'",
             ),
-            ("[[users]]\nname = \"a\"\npassword = \"$argon2id$v=19$x\"\n", 3, 12, "Argon2"),
+            (
+                "[[users]]\nname = \"a\"\npassword = \"$argon2id$v=19$x\"\n",
+                3,
+                12,
+                "Argon2",
+            ),
         ] {
             let e = Options::from_toml(text).unwrap_err();
             let msg = located(path, text, &e);
@@ -672,15 +733,23 @@ mod tests {
         let users = &r.daemon.server.users;
         assert_eq!(users.get("a").unwrap().root, a.canonicalize().unwrap());
         assert_eq!(users.get("a").unwrap().permissions.to_string(), "elr");
-        assert_eq!(users.get("b").unwrap().root, dir.path().canonicalize().unwrap());
+        assert_eq!(
+            users.get("b").unwrap().root,
+            dir.path().canonicalize().unwrap()
+        );
         assert!(users.is_anonymous("ftp"));
         assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
-        assert!(r.warnings[0].starts_with("f.toml:10:8: "), "{:?}", r.warnings);
+        assert!(
+            r.warnings[0].starts_with("f.toml:10:8: "),
+            "{:?}",
+            r.warnings
+        );
         assert_eq!(r.daemon.max_sessions_per_ip, 50);
         assert_eq!(users.lockout(), LockoutPolicy::daemon());
         assert!(r.generated.is_none());
 
-        let text = "[[users]]\nname = \"a\"\npassword = \"plain:x\"\nroot = \"/nonexistent/ftpsh\"\n";
+        let text =
+            "[[users]]\nname = \"a\"\npassword = \"plain:x\"\nroot = \"/nonexistent/ftpsh\"\n";
         let e = Options::from_toml(text)
             .unwrap()
             .resolve(Some((Path::new("f.toml"), text)), None)

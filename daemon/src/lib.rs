@@ -25,6 +25,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -32,12 +33,18 @@ use std::time::Duration;
 
 use ftpsh_core::{Command, Registry, ServerConfig};
 
+pub mod config;
 mod control;
 mod event_loop;
+pub mod metrics;
+mod resolver;
 mod settle;
 mod timer;
 mod transfer;
 mod workers;
+pub mod xferlog;
+
+pub use metrics::Metrics;
 
 /// Settings of one daemon instance.
 #[derive(Debug, Clone)]
@@ -56,6 +63,10 @@ pub struct DaemonConfig {
     /// Most concurrent control connections; more get `421` and are closed
     /// (default 512).
     pub max_sessions: usize,
+    /// Most concurrent control connections from one address (an IPv4
+    /// address or an IPv6 /64); more get `421` and are closed. The library
+    /// default is no limit; `ftpshd`'s is 50.
+    pub max_sessions_per_ip: usize,
     /// Worker threads that run commands (default 4). Uploads are
     /// committed by a pool of their own that grows with the concurrent
     /// commits.
@@ -63,6 +74,8 @@ pub struct DaemonConfig {
     /// Whether an upload is flushed to the disk before its `226`
     /// (default [`FsyncPolicy::Never`]).
     pub fsync_uploads: FsyncPolicy,
+    /// Where to append the `xferlog(5)` transfer log, if anywhere.
+    pub xferlog: Option<PathBuf>,
 }
 
 /// When a completed upload is flushed to the disk (`fsync(2)`).
@@ -93,8 +106,10 @@ impl Default for DaemonConfig {
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(30),
             max_sessions: 512,
+            max_sessions_per_ip: usize::MAX,
             workers: 4,
             fsync_uploads: FsyncPolicy::default(),
+            xferlog: None,
         }
     }
 }
@@ -156,6 +171,20 @@ impl Server {
         self.addr
     }
 
+    /// The metrics the event loop keeps (serve them with
+    /// [`metrics::serve`]).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.parts.metrics.clone()
+    }
+
+    /// A handle that hands the running loop a new configuration.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            tx: self.parts.reload_tx.clone(),
+            waker: self.parts.waker.clone(),
+        }
+    }
+
     /// Serves in the calling thread until SIGINT or SIGTERM, then sends
     /// `421` to every session, closes them and returns. The signal handlers
     /// are removed again on return.
@@ -185,6 +214,39 @@ impl Server {
             waker,
             thread: Some(thread),
         })
+    }
+}
+
+/// Hands a new configuration to a running daemon (SIGHUP).
+///
+/// Accounts, passwords, roots, permissions, banner, passive ports and
+/// address, login and lock-out settings, timeouts and session limits take
+/// effect for new logins; a session already logged in keeps the account
+/// and settings it logged in with until it logs in again. Failed-login and
+/// session counts carry over. `listen`, `workers` and the xferlog path need
+/// a restart (a change is logged and ignored); the xferlog file is reopened.
+#[derive(Clone)]
+pub struct Reloader {
+    tx: crossbeam_channel::Sender<DaemonConfig>,
+    waker: Arc<mio::Waker>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader").finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// Queues `config` for the loop and wakes it.
+    ///
+    /// # Errors
+    /// The loop has stopped, or waking it failed.
+    pub fn reload(&self, config: DaemonConfig) -> io::Result<()> {
+        self.tx
+            .send(config)
+            .map_err(|_| io::Error::other("the server has stopped"))?;
+        self.waker.wake()
     }
 }
 

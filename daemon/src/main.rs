@@ -1,106 +1,50 @@
-//! `ftpshd`: the ftpsh FTP daemon. Parses the command line, builds the user
-//! database and serves until SIGINT or SIGTERM. All the work is in the
-//! `ftpsh_daemon` library; this file only wires it to a process.
+//! `ftpshd`: the ftpsh FTP daemon. Reads its configuration (a TOML file
+//! under command-line options), binds, drops privileges, and serves until
+//! SIGINT or SIGTERM; SIGHUP reloads the file. `ftpshd hash-password`
+//! prints the Argon2id hash of a password for the file's accounts. All the
+//! work is in the `ftpsh_daemon` library; this file only wires it to a
+//! process.
 
-use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
-use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Parser;
-use ftpsh_core::{ServerConfig, User, Users};
-use ftpsh_daemon::{DaemonConfig, FsyncPolicy, Server, builtin_registry};
-use rand::Rng;
-use rand::distr::Alphanumeric;
+use clap::{Parser, Subcommand};
+use ftpsh_core::auth::credential;
+use ftpsh_daemon::config::{self, Options};
+use ftpsh_daemon::{Reloader, Server, builtin_registry, metrics};
 
 /// ftpshd: an FTP server (RFC 959, 2389, 2428, 3659) on one mio event loop.
+///
+/// Every option can also be set in the config file (--config), as a key
+/// of the same name with `_` for `-` (`--passive-ports` is
+/// `passive_ports`); the command line wins over the file.
 #[derive(Debug, Parser)]
-#[command(name = "ftpshd", version)]
-struct Args {
+#[command(name = "ftpshd", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+
     /// Print the man page (roff) and exit.
     #[arg(long, exclusive = true)]
     man: bool,
 
-    /// Address of the control-connection listener; port 0 picks a free one.
-    #[arg(long, default_value = "127.0.0.1:2121")]
-    listen: SocketAddr,
+    /// TOML config file (see dist/ftpshd.toml); SIGHUP reloads it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 
-    /// Directory served: every user's root (and the anonymous one).
-    #[arg(long)]
-    root: PathBuf,
-
-    /// An account: NAME:PASSWORD, or NAME:PASSWORD:PERMS with PERMS letters
-    /// from "elradfmw" (default all).
-    /// Repeatable. Without any, user "ftpsh" gets a random password, printed
-    /// once.
-    #[arg(long = "user", value_name = "NAME:PASSWORD[:PERMS]")]
-    users: Vec<String>,
-
-    /// Also accept read-only logins "anonymous" and "ftp" with any password.
-    #[arg(long)]
-    anonymous: bool,
-
-    /// Ports for passive data connections, LOW-HIGH (default: any free port).
-    #[arg(long, value_name = "LOW-HIGH", value_parser = parse_port_range)]
-    passive_ports: Option<RangeInclusive<u16>>,
-
-    /// Seconds a control connection may stay idle outside a transfer.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    idle_timeout: u64,
-
-    /// Seconds to wait for a passive data connection, or for progress on one.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    data_timeout: u64,
-
-    /// Most concurrent sessions; more are refused with 421.
-    #[arg(long, value_name = "N", default_value_t = 512)]
-    max_sessions: usize,
-
-    /// Worker threads that run commands.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    workers: usize,
-
-    /// When an upload is flushed to the disk: "always" (before its 226:
-    /// a 226 means on disk) or "never" (left to the kernel's writeback, as
-    /// vsftpd and pyftpdlib do; a power loss may lose the last uploads).
-    /// Either way a file appears under its name only complete.
-    #[arg(long, value_name = "WHEN", default_value = "never", value_parser = parse_fsync_policy)]
-    fsync_uploads: FsyncPolicy,
-
-    /// Directory of command plugins (shared libraries, `*.so`) to load at
-    /// start; their verbs join the built-ins. A plugin that cannot be loaded
-    /// stops the daemon with a message naming the file.
-    #[arg(long, value_name = "DIR")]
-    plugin_dir: Option<PathBuf>,
+    #[command(flatten)]
+    options: Options,
 }
 
-fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
-    let (low, high) = s
-        .split_once('-')
-        .ok_or_else(|| format!("expected LOW-HIGH, got {s:?}"))?;
-    let port = |p: &str| {
-        p.trim()
-            .parse::<u16>()
-            .map_err(|_| format!("{p:?} is not a port number"))
-    };
-    let (low, high) = (port(low)?, port(high)?);
-    if low == 0 || low > high {
-        return Err(format!(
-            "{s:?} is not a range of ports 1-65535, low to high"
-        ));
-    }
-    Ok(low..=high)
-}
-
-fn parse_fsync_policy(s: &str) -> Result<FsyncPolicy, String> {
-    match s {
-        "always" => Ok(FsyncPolicy::Always),
-        "never" => Ok(FsyncPolicy::Never),
-        _ => Err(format!("{s:?}: expected \"always\" or \"never\"")),
-    }
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Read a password from standard input (prompted without echo on a
+    /// terminal) and print its Argon2id PHC string, for `password` in the
+    /// config file's [[users]].
+    HashPassword,
 }
 
 fn main() -> ExitCode {
@@ -114,14 +58,16 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    // Before parsing: --root is required for serving, not for the page.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "--man") {
+    let cli = Cli::parse();
+    if cli.man {
         let mut page = Vec::new();
-        clap_mangen::Man::new(<Args as clap::CommandFactory>::command()).render(&mut page)?;
+        clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
         std::io::stdout().write_all(&page)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let args = Args::parse();
+    if let Some(Sub::HashPassword) = cli.command {
+        return hash_password();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -131,45 +77,12 @@ fn run() -> anyhow::Result<ExitCode> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let root = std::fs::canonicalize(&args.root)
-        .with_context(|| format!("root directory {}", args.root.display()))?;
-    if !root.is_dir() {
-        bail!("root {} is not a directory", root.display());
+    let resolved = config::load(cli.config.as_deref(), &cli.options, None)?;
+    for warning in &resolved.warnings {
+        tracing::warn!("{warning}");
     }
-    let mut users = Users::new();
-    let mut generated = None;
-    for spec in &args.users {
-        let user = User::from_spec(spec, root.clone())
-            .with_context(|| format!("--user {:?}", redact(spec)))?;
-        users.add(user);
-    }
-    if args.users.is_empty() {
-        let password: String = rand::rng()
-            .sample_iter(Alphanumeric)
-            .take(16)
-            .map(char::from)
-            .collect();
-        users.add(User::from_spec(&format!("ftpsh:{password}"), root.clone())?);
-        generated = Some(password);
-    }
-    if args.anonymous {
-        users.add_anonymous(root.clone());
-    }
-    let config = DaemonConfig {
-        listen: args.listen,
-        server: ServerConfig {
-            users,
-            passive_ports: args.passive_ports,
-            ..ServerConfig::default()
-        },
-        idle_timeout: Duration::from_secs(args.idle_timeout),
-        data_timeout: Duration::from_secs(args.data_timeout),
-        max_sessions: args.max_sessions,
-        workers: args.workers,
-        fsync_uploads: args.fsync_uploads,
-    };
     let mut registry = builtin_registry();
-    if let Some(dir) = &args.plugin_dir {
+    if let Some(dir) = &resolved.plugin_dir {
         let loaded = ftpsh_plugin_host::register_all(&mut registry, dir)
             .with_context(|| format!("--plugin-dir {}", dir.display()))?;
         if loaded.is_empty() {
@@ -179,27 +92,139 @@ fn run() -> anyhow::Result<ExitCode> {
             tracing::info!("{line}");
         }
     }
-    let server =
-        Server::bind(config, registry).with_context(|| format!("listening on {}", args.listen))?;
+    let listen = resolved.daemon.listen;
+    let server = Server::bind(resolved.daemon, registry)
+        .with_context(|| format!("listening on {listen}"))?;
+    if let Some(addr) = resolved.metrics_listen {
+        let listener = TcpListener::bind(addr).with_context(|| format!("metrics_listen {addr}"))?;
+        let local = listener.local_addr()?;
+        metrics::serve(listener, server.metrics()).context("metrics thread")?;
+        tracing::info!("metrics on http://{local}/metrics");
+    }
+    // Everything that needs root is bound or open by now.
+    drop_privileges(resolved.run_as.as_deref(), resolved.allow_root)?;
+    watch_sighup(
+        cli.config,
+        cli.options,
+        resolved.generated.clone(),
+        server.reloader(),
+    )?;
+
     let mut out = std::io::stdout().lock();
-    if let Some(password) = generated {
+    if let Some(password) = &resolved.generated {
         writeln!(out, "user ftpsh, password {password}")?;
     }
     writeln!(out, "ftpshd listening on {}", server.local_addr())?;
     out.flush()?;
     drop(out);
-    tracing::info!(root = %root.display(), "serving");
+    tracing::info!("serving");
     server.run().context("event loop")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// A user spec with its password hidden, for error messages.
-fn redact(spec: &str) -> String {
-    match spec.split_once(':') {
-        Some((name, rest)) => match rest.rsplit_once(':') {
-            Some((_, perms)) => format!("{name}:***:{perms}"),
-            None => format!("{name}:***"),
-        },
-        None => spec.to_owned(),
+/// `ftpshd hash-password`: one password from standard input to a PHC
+/// string on standard output.
+fn hash_password() -> anyhow::Result<ExitCode> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+        let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        line.strip_suffix('\r').unwrap_or(line).to_owned()
+    };
+    if password.is_empty() {
+        bail!("empty password");
     }
+    println!("{}", credential::hash_password(&password)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP re-reads the config file on a thread of its own (reading and
+/// checking it may block) and hands the result to the loop; a bad file is
+/// logged and the running configuration stays. Without a config file the
+/// signal is logged and ignored (its default action would kill the
+/// daemon).
+fn watch_sighup(
+    config: Option<PathBuf>,
+    cli: Options,
+    generated: Option<String>,
+    reloader: Reloader,
+) -> anyhow::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+        .context("installing the SIGHUP handler")?;
+    std::thread::Builder::new()
+        .name("ftpshd-reload".to_owned())
+        .spawn(move || {
+            for _ in signals.forever() {
+                let Some(path) = &config else {
+                    tracing::warn!("SIGHUP: no config file to reload");
+                    continue;
+                };
+                reload(path, &cli, generated.clone(), &reloader);
+            }
+        })
+        .context("starting the reload thread")?;
+    Ok(())
+}
+
+fn reload(path: &Path, cli: &Options, generated: Option<String>, reloader: &Reloader) {
+    match config::load(Some(path), cli, generated) {
+        Ok(resolved) => {
+            for warning in &resolved.warnings {
+                tracing::warn!("{warning}");
+            }
+            if let Err(e) = reloader.reload(resolved.daemon) {
+                tracing::error!("reload: {e}");
+            }
+        }
+        Err(e) => tracing::error!("reload refused, configuration unchanged: {e:#}"),
+    }
+}
+
+/// With `run_as`, switches to that user, its primary group and its
+/// supplementary groups (only possible when started as root). Then refuses
+/// to go on as root unless `allow_root`.
+fn drop_privileges(run_as: Option<&str>, allow_root: bool) -> anyhow::Result<()> {
+    use nix::unistd::{Uid, User, initgroups, setgid, setuid};
+    if let Some(name) = run_as {
+        let user = User::from_name(name)
+            .with_context(|| format!("run_as: looking up user {name:?}"))?
+            .with_context(|| format!("run_as: no user {name:?}"))?;
+        if Uid::effective() == user.uid {
+            // Already that user (started by a service manager as it).
+        } else if !Uid::effective().is_root() {
+            bail!("run_as {name:?}: only root can switch users");
+        } else {
+            let cname = std::ffi::CString::new(name).context("run_as: NUL in the name")?;
+            initgroups(&cname, user.gid).with_context(|| format!("run_as {name:?}: initgroups"))?;
+            setgid(user.gid).with_context(|| format!("run_as {name:?}: setgid"))?;
+            setuid(user.uid).with_context(|| format!("run_as {name:?}: setuid"))?;
+            if setuid(Uid::from_raw(0)).is_ok() {
+                bail!("run_as {name:?}: root privileges could be regained");
+            }
+            tracing::info!(
+                user = name,
+                uid = user.uid.as_raw(),
+                gid = user.gid.as_raw(),
+                "dropped root privileges"
+            );
+        }
+    }
+    if Uid::effective().is_root() && !allow_root {
+        bail!(
+            "refusing to serve as root: set run_as = \"USER\" (--run-as USER), \
+             or allow_root = true (--allow-root) to serve as root anyway"
+        );
+    }
+    Ok(())
 }

@@ -23,6 +23,8 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod ftpshd;
+
 use ftpsh_core::{ServerConfig, User, Users};
 use ftpsh_daemon::{DaemonConfig, FsyncPolicy, Server, ServerHandle};
 use suppaftp::types::FileType;
@@ -122,6 +124,7 @@ impl TestServer {
             max_sessions: options.max_sessions,
             workers: options.workers,
             fsync_uploads: options.fsync_uploads,
+            ..DaemonConfig::default()
         };
         let server = Server::bind(config, ftpsh_daemon::builtin_registry()).expect("bind");
         let handle = server.spawn().expect("spawn server");

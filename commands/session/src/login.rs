@@ -310,9 +310,7 @@ mod tests {
             Outcome::Reply(r)
             | Outcome::Close(r)
             | Outcome::Delayed { reply: r, .. }
-            | Outcome::DelayedClose { reply: r, .. } => {
-                r.text().to_owned()
-            }
+            | Outcome::DelayedClose { reply: r, .. } => r.text().to_owned(),
             other => panic!("unexpected {other:?}"),
         }
     }

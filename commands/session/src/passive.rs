@@ -329,11 +329,7 @@ mod tests {
         let Outcome::Passive { listener, reply } = t.run("PASV") else {
             panic!("PASV failed");
         };
-        assert!(
-            reply.text().contains("(127,0,0,2,"),
-            "{}",
-            reply.text()
-        );
+        assert!(reply.text().contains("(127,0,0,2,"), "{}", reply.text());
         let addr = listener.local_addr().unwrap();
         assert!(addr.ip().is_unspecified(), "{addr}");
         // The announced address reaches the listener.

@@ -67,7 +67,8 @@ pub fn validate(stored: &str) -> Result<CredentialKind, CredentialError> {
     let kind = CredentialKind::of(stored);
     match kind {
         CredentialKind::Argon2 => {
-            let hash = PasswordHash::new(stored).map_err(|e| CredentialError::Argon2(e.to_string()))?;
+            let hash =
+                PasswordHash::new(stored).map_err(|e| CredentialError::Argon2(e.to_string()))?;
             if hash.hash.is_none() || hash.salt.is_none() {
                 return Err(CredentialError::Argon2("salt or hash missing".to_owned()));
             }
@@ -90,8 +91,11 @@ pub fn validate(stored: &str) -> Result<CredentialKind, CredentialError> {
 /// nothing.
 pub fn verify(stored: &str, given: &str) -> bool {
     match CredentialKind::of(stored) {
-        CredentialKind::Argon2 => PasswordHash::new(stored)
-            .is_ok_and(|h| Argon2::default().verify_password(given.as_bytes(), &h).is_ok()),
+        CredentialKind::Argon2 => PasswordHash::new(stored).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(given.as_bytes(), &h)
+                .is_ok()
+        }),
         CredentialKind::ShaCrypt => ShaCrypt::default()
             .verify_password(given.as_bytes(), stored)
             .is_ok(),

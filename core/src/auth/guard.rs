@@ -86,7 +86,9 @@ impl LoginState {
         }
         lock(&self.failures)
             .get(&address_block(ip))
-            .is_some_and(|f| f.count >= policy.failures && now.duration_since(f.last) < policy.window)
+            .is_some_and(|f| {
+                f.count >= policy.failures && now.duration_since(f.last) < policy.window
+            })
     }
 
     /// Records a failed login; returns true when the address is now locked.
@@ -171,7 +173,10 @@ mod tests {
     fn blocks() {
         assert_eq!(address_block(ip("10.1.2.3")), ip("10.1.2.3"));
         assert_eq!(address_block(ip("::ffff:10.1.2.3")), ip("10.1.2.3"));
-        assert_eq!(address_block(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            address_block(ip("2001:db8:1:2:aaaa::1")),
+            ip("2001:db8:1:2::")
+        );
         assert_eq!(
             address_block(ip("2001:db8:1:2:ffff::9")),
             address_block(ip("2001:db8:1:2::1"))

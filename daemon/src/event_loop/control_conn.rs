@@ -101,6 +101,7 @@ impl EventLoop {
             match dispatch {
                 Dispatch::Answered(code) => {
                     tracing::debug!(%peer, code = code.0, "request answered by the loop");
+                    self.metrics.command("", code.0);
                     self.touch(key);
                 }
                 Dispatch::Run { entry, request } if entry.spec.inline => {
@@ -136,11 +137,19 @@ impl EventLoop {
                     }
                 }
                 Dispatch::Run { entry, request } => {
-                    let Some(session) = conn.session.take() else {
+                    let Some(mut session) = conn.session.take() else {
                         return false;
                     };
+                    // Until it logs in, a session follows reloads; once
+                    // logged in, it keeps the settings it logged in with.
+                    if session.user().is_none()
+                        && !Arc::ptr_eq(&session.config, &self.server_config)
+                    {
+                        session.config = self.server_config.clone();
+                    }
                     tracing::debug!(%peer, verb = %request.verb, "command");
                     conn.verb.clone_from(&request.verb);
+                    conn.arg.clone_from(&request.arg);
                     self.touch(key);
                     let job = Job::Run {
                         id,
@@ -255,8 +264,10 @@ impl EventLoop {
                 peer = %conn.peer, verb = %t.verb, bytes = t.bytes,
                 "transfer dropped with its control connection"
             );
+            observe_transfer(&self.metrics, self.xferlog.as_ref(), &conn, &t, false);
         }
         tracing::debug!(peer = %conn.peer, key, "disconnected");
+        self.release(conn.block);
     }
 
     // ---- worker results ----
@@ -269,13 +280,18 @@ impl EventLoop {
                     session,
                     outcome,
                 } => {
-                    let Some(conn) = self.live(id) else {
+                    let Some(conn) = self
+                        .conns
+                        .get_mut(id.key)
+                        .filter(|c| c.generation == id.generation)
+                    else {
                         continue;
                     };
-                    if outcome.code() == Some(ReplyCode::LOGGED_IN.0)
-                        && let Some(user) = session.user()
-                    {
-                        tracing::debug!(peer = %conn.peer, user = %user.name, "logged in");
+                    if let Some(code) = outcome.code() {
+                        self.metrics.command(&conn.verb, code);
+                        if conn.verb == "PASS" {
+                            self.metrics.login(code);
+                        }
                     }
                     conn.session = Some(session);
                     self.apply(id.key, outcome);
@@ -309,9 +325,11 @@ impl EventLoop {
             return;
         };
         let id = conn.id(key);
+        let close_after_delay = matches!(outcome, Outcome::DelayedClose { .. });
         match outcome {
             Outcome::Reply(reply) => conn.control.queue(&reply),
-            Outcome::Delayed { reply, delay } => {
+            Outcome::Delayed { reply, delay } | Outcome::DelayedClose { reply, delay } => {
+                conn.delayed_close = close_after_delay;
                 conn.delayed = Some(reply);
                 let at = Instant::now() + delay;
                 self.timers
@@ -332,8 +350,15 @@ impl EventLoop {
                     Transfer::Receive(sink) => Flow::Receive(sink),
                 };
                 let announced = conn.session.as_mut().and_then(|s| s.allocation.take());
+                let path = match (conn.verb.as_str(), &conn.session, &conn.arg) {
+                    ("RETR" | "STOR" | "APPE" | "STOU", Some(session), Some(arg)) => {
+                        session.cwd.resolve(arg).ok().map(|p| p.to_string())
+                    }
+                    _ => None,
+                };
                 conn.transfer = Some(Active {
                     verb: conn.verb.clone(),
+                    path,
                     flow,
                     opening: Some(opening),
                     started: Instant::now(),

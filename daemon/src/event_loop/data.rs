@@ -393,6 +393,8 @@ impl EventLoop {
                 code = reply.code.0,
                 "transfer"
             );
+            let complete = reply.code == ReplyCode::CLOSING_DATA;
+            observe_transfer(&self.metrics, self.xferlog.as_ref(), conn, &t, complete);
         }
         conn.control.queue(&reply);
         if let Some(r) = then {

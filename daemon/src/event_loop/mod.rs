@@ -15,14 +15,14 @@
 //! events, with a zero poll timeout while it is not empty. That keeps one fast
 //! transfer from starving everyone else.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use ftpsh_core::command::transfer_error_reply;
 use ftpsh_core::{
     Outcome, Registry, Reply, ReplyCode, ServerConfig, Session, Transfer, UploadSink,
@@ -33,13 +33,20 @@ use slab::Slab;
 
 use crate::DaemonConfig;
 use crate::control::{Context, Control, Dispatch, OUTPUT_CAP};
+use crate::metrics::Metrics;
 use crate::timer::{KINDS, Kind, Slot, Timers};
 use crate::transfer::{Pump, RECV_BUFFER, Source, pump_receive, pump_send};
 use crate::workers::{ConnId, Done, Job, Workers};
+use crate::xferlog::XferLog;
 
+mod admission;
 mod control_conn;
 mod data;
+mod observe;
 mod timeouts;
+
+use admission::refuse;
+use observe::observe_transfer;
 
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
@@ -104,6 +111,8 @@ enum Flow {
 /// A transfer from the command's `Outcome::Transfer` to its final reply.
 struct Active {
     verb: String,
+    /// The file's virtual path, for the transfer log (file transfers only).
+    path: Option<String>,
     flow: Flow,
     /// The `150` reply, until the data connection is there and it is sent.
     opening: Option<Reply>,
@@ -123,6 +132,10 @@ struct Conn {
     session: Option<Box<Session>>,
     /// The verb of the command that produced the current state (for logs).
     verb: String,
+    /// Its argument (for the transfer log).
+    arg: Option<String>,
+    /// The unit per-address limits count this connection in.
+    block: IpAddr,
     control: Control,
     /// Write interest is registered (only while output is queued).
     writable_interest: bool,
@@ -139,6 +152,9 @@ struct Conn {
     close_reply: Option<Reply>,
     /// A reply waiting for its `Delay` timer (failed login).
     delayed: Option<Reply>,
+    /// Close the connection once the delayed reply is sent (the last
+    /// failed login allowed).
+    delayed_close: bool,
     passive: Option<TcpListener>,
     data: Option<TcpStream>,
     transfer: Option<Active>,
@@ -187,6 +203,10 @@ pub(crate) struct Parts {
     pub stop: Arc<AtomicBool>,
     pub config: DaemonConfig,
     pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    pub xferlog: Option<XferLog>,
+    pub reload_tx: Sender<DaemonConfig>,
+    pub reload_rx: Receiver<DaemonConfig>,
 }
 
 impl Parts {
@@ -196,6 +216,8 @@ impl Parts {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let xferlog = config.xferlog.as_deref().map(XferLog::open).transpose()?;
+        let (reload_tx, reload_rx) = crossbeam_channel::unbounded();
         Ok(Self {
             poll,
             listener,
@@ -203,6 +225,10 @@ impl Parts {
             stop: Arc::new(AtomicBool::new(false)),
             config,
             registry: Arc::new(registry),
+            metrics: Arc::new(Metrics::default()),
+            xferlog,
+            reload_tx,
+            reload_rx,
         })
     }
 }
@@ -326,6 +352,11 @@ pub(crate) struct EventLoop {
     config: DaemonConfig,
     server_config: Arc<ServerConfig>,
     registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    xferlog: Option<XferLog>,
+    reloads: Receiver<DaemonConfig>,
+    /// Open control connections per address block.
+    per_ip: HashMap<IpAddr, usize>,
     /// One receive buffer for every upload: the loop is single-threaded, so
     /// it never needs more than one at a time.
     recv_buf: Box<[u8]>,
@@ -343,6 +374,9 @@ impl EventLoop {
             None
         };
         let precise = PreciseWake::new(&parts.poll)?;
+        if let Some(address) = &parts.config.server.passive_address {
+            crate::resolver::watch(address);
+        }
         Ok(Self {
             poll: parts.poll,
             listener: Some(parts.listener),
@@ -362,6 +396,10 @@ impl EventLoop {
             server_config: Arc::new(parts.config.server.clone()),
             config: parts.config,
             registry: parts.registry,
+            metrics: parts.metrics,
+            xferlog: parts.xferlog,
+            reloads: parts.reload_rx,
+            per_ip: HashMap::new(),
             recv_buf: vec![0u8; RECV_BUFFER].into_boxed_slice(),
         })
     }
@@ -406,6 +444,7 @@ impl EventLoop {
                 }
             }
             self.drain_done();
+            self.apply_reloads();
             if self.stop.load(Ordering::SeqCst) {
                 break Ok(());
             }
@@ -462,11 +501,13 @@ impl EventLoop {
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
         if self.conns.len() >= self.config.max_sessions {
             tracing::warn!(%peer, "refused: too many connections");
-            // Best effort: the socket is fresh, so the short reply fits.
-            let _ = stream.write(&Reply::new(ReplyCode(421), "too many connections").to_wire());
-            let _ = stream.shutdown(Shutdown::Both);
+            refuse(&mut stream, "too many connections");
+            self.metrics.refused("too-many");
             return;
         }
+        let Some(block) = self.admissible(&mut stream, peer) else {
+            return;
+        };
         // Replies are small and answer requests: Nagle would only delay them.
         let _ = stream.set_nodelay(true);
         // Clients send ABOR (or the Telnet Synch before it) as urgent data
@@ -511,6 +552,8 @@ impl EventLoop {
             peer,
             session: Some(Box::new(session)),
             verb: String::new(),
+            arg: None,
+            block,
             control,
             writable_interest: false,
             readable: true,
@@ -518,12 +561,15 @@ impl EventLoop {
             closing: false,
             close_reply: None,
             delayed: None,
+            delayed_close: false,
             passive: None,
             data: None,
             transfer: None,
             timers: [Slot::default(); KINDS],
             queued: [false; 3],
         });
+        *self.per_ip.entry(block).or_insert(0) += 1;
+        self.metrics.set_sessions(self.conns.len());
         tracing::debug!(%peer, key, "connected");
         self.touch(key);
         self.drive_control(key);

@@ -36,6 +36,9 @@ impl EventLoop {
                         && let Some(reply) = conn.delayed.take()
                     {
                         conn.control.queue(&reply);
+                        if std::mem::take(&mut conn.delayed_close) {
+                            conn.closing = true;
+                        }
                     }
                     self.drive_control(id.key);
                 }
