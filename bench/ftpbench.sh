@@ -43,7 +43,8 @@ run_bench() { # NAME PORT
 
 mkdir -p "$WORK/ftpshd-root" "$WORK/pyftpdlib-root" "$WORK/client"
 RUST_LOG=warn "$FTPSHD" --listen 127.0.0.1:0 --root "$WORK/ftpshd-root" --user alice:secret \
-    --max-sessions $((CLIENTS + 50)) > "$WORK/ftpshd.out" 2>/dev/null &
+    --max-sessions $((CLIENTS + 50)) --max-sessions-per-ip $((CLIENTS + 50)) --allow-root \
+    > "$WORK/ftpshd.out" 2>/dev/null &
 PIDS+=($!)
 for _ in $(seq 300); do grep -q '^ftpshd listening on ' "$WORK/ftpshd.out" && break; sleep 0.1; done
 PORT=$(sed -n 's/^ftpshd listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/ftpshd.out")

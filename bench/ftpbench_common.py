@@ -38,7 +38,10 @@ class Ftpshd:
     def __init__(self, root, extra=()):
         self.proc = subprocess.Popen(
             [ftpshd_path(), "--listen", "127.0.0.1:0", "--root", root,
-             "--user", f"{self.user}:{self.password}", *extra],
+             "--user", f"{self.user}:{self.password}",
+             # Benchmarks run as root on CI machines; all sessions come from
+             # one address.
+             "--allow-root", "--max-sessions-per-ip", "100000", *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True, env={**os.environ, "RUST_LOG": "warn"})
         deadline = time.monotonic() + 30

@@ -39,7 +39,7 @@ chmod 644 "$WORK/root/big.bin"
 cat "$WORK/root/big.bin" > /dev/null
 
 # ftpshd
-RUST_LOG=warn "$FTPSHD" --listen 127.0.0.1:0 --root "$WORK/root" --user alice:secret \
+RUST_LOG=warn "$FTPSHD" --listen 127.0.0.1:0 --root "$WORK/root" --user alice:secret --allow-root \
     > "$WORK/run/ftpshd.out" 2> "$WORK/run/ftpshd.err" &
 PIDS+=($!)
 for _ in $(seq 300); do

@@ -353,3 +353,92 @@ fn sighup_adds_a_user_while_a_session_keeps_transferring_and_a_broken_file_chang
     again.cmd("USER alice", 331);
     again.cmd("PASS alice-pw", 530);
 }
+
+/// The unprivileged account the `run_as` test switches to; `.ci/run`
+/// creates it.
+const RUN_AS: &str = "ftpsh-run";
+
+#[test]
+fn run_as_drops_root_and_uploads_belong_to_that_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use nix::unistd::{Uid, User, chown};
+    if !Uid::effective().is_root() {
+        eprintln!(
+            "\n*** SKIPPED run_as_drops_root_and_uploads_belong_to_that_user: it needs root \
+             (CI runs it as root) ***\n"
+        );
+        return;
+    }
+    if User::from_name(RUN_AS).unwrap().is_none() {
+        let out = run_with_timeout(
+            Command::new("useradd").args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                RUN_AS,
+            ]),
+            Duration::from_secs(60),
+        );
+        assert_success("useradd", &out);
+    }
+    let user = User::from_name(RUN_AS).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let srv = dir.path().join("srv");
+    let config = dir.path().join("ftpshd.toml");
+    ExampleConfig::new(&srv, "alice-pw", "bob-pw").write(&config);
+    chown(&srv.join("alice"), Some(user.uid), Some(user.gid)).unwrap();
+
+    // As root without run_as (and without FTPSHD_ALLOW_ROOT, which the
+    // workspace sets for tests): refused.
+    let out = run_with_timeout(
+        Command::new(ftpshd_binary())
+            .args(["--config", config.to_str().unwrap()])
+            .env_remove("FTPSHD_ALLOW_ROOT"),
+        Duration::from_secs(30),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to serve as root"), "{err}");
+    assert!(err.contains("run_as"), "{err}");
+
+    let d = Ftpshd::start_with(
+        Command::new(ftpshd_binary())
+            .args(["--config", config.to_str().unwrap(), "--run-as", RUN_AS])
+            .env_remove("FTPSHD_ALLOW_ROOT"),
+    );
+    let status = fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let uid = user.uid.as_raw().to_string();
+    let gid = user.gid.as_raw().to_string();
+    let ids = |key: &str| -> Vec<String> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(ids("Uid:"), [uid.as_str(); 4], "{status}");
+    assert_eq!(ids("Gid:"), [gid.as_str(); 4], "{status}");
+    assert!(!ids("Groups:").contains(&"0".to_owned()), "{status}");
+
+    let work = tempfile::tempdir().unwrap();
+    let up = work.path().join("up.bin");
+    fs::write(&up, seeded_bytes(21, 70_000)).unwrap();
+    assert_success(
+        "curl -T",
+        &curl(&[
+            "-T",
+            up.to_str().unwrap(),
+            &d.url("alice:alice-pw", "up.bin"),
+        ]),
+    );
+    let meta = fs::metadata(srv.join("alice/up.bin")).unwrap();
+    assert_eq!(meta.uid(), user.uid.as_raw(), "the upload's owner");
+    assert_eq!(meta.gid(), user.gid.as_raw(), "the upload's group");
+    // bob's root still belongs to root: the daemon cannot write there.
+    assert_eq!(fs::metadata(srv.join("bob")).unwrap().uid(), 0);
+}

@@ -1,6 +1,7 @@
 //! The control connection: reading and dispatching requests, writing replies, closing; and the results workers send back.
 
 use super::*;
+use crate::metrics::Direction;
 
 impl EventLoop {
     // ---- the control connection ----
@@ -345,9 +346,9 @@ impl EventLoop {
                     ));
                     return;
                 }
-                let flow = match transfer {
-                    Transfer::Send(source) => Flow::Send(source.into()),
-                    Transfer::Receive(sink) => Flow::Receive(sink),
+                let (flow, direction) = match transfer {
+                    Transfer::Send(source) => (Flow::Send(source.into()), Direction::Out),
+                    Transfer::Receive(sink) => (Flow::Receive(sink), Direction::In),
                 };
                 let announced = conn.session.as_mut().and_then(|s| s.allocation.take());
                 let path = match (conn.verb.as_str(), &conn.session, &conn.arg) {
@@ -359,6 +360,7 @@ impl EventLoop {
                 conn.transfer = Some(Active {
                     verb: conn.verb.clone(),
                     path,
+                    direction,
                     flow,
                     opening: Some(opening),
                     started: Instant::now(),

@@ -113,6 +113,8 @@ struct Active {
     verb: String,
     /// The file's virtual path, for the transfer log (file transfers only).
     path: Option<String>,
+    /// Which way the data moves (`flow` ends as `Committing` either way).
+    direction: crate::metrics::Direction,
     flow: Flow,
     /// The `150` reply, until the data connection is there and it is sent.
     opening: Option<Reply>,

@@ -5,7 +5,6 @@ use std::time::SystemTime;
 use ftpsh_core::TransferType;
 
 use super::*;
-use crate::metrics::Direction;
 use crate::xferlog::Entry;
 
 /// Counts transfer `t` of `conn` (ended with `226` when `complete`) in the
@@ -17,10 +16,7 @@ pub(super) fn observe_transfer(
     t: &Active,
     complete: bool,
 ) {
-    let direction = match t.flow {
-        Flow::Send(_) => Direction::Out,
-        Flow::Receive(_) | Flow::Settling { .. } | Flow::Committing => Direction::In,
-    };
+    let direction = t.direction;
     let seconds = t.started.elapsed().as_secs_f64();
     metrics.bytes(direction, t.bytes);
     let Some(path) = &t.path else {
