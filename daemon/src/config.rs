@@ -43,7 +43,7 @@ pub struct Options {
     /// An account: NAME:PASSWORD, or NAME:PASSWORD:PERMS with PERMS letters
     /// from "elradfmw" (default all). PASSWORD may be a hash from
     /// `ftpshd hash-password`, which keeps it out of `ps`. Repeatable; adds
-    /// to the file's [[users]]. Without any account, user "ftpsh" gets a
+    /// to the file's `[[users]]`. Without any account, user "ftpsh" gets a
     /// random password, printed once.
     #[arg(long = "user", value_name = "NAME:PASSWORD[:PERMS]")]
     #[serde(skip)]

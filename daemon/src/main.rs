@@ -43,7 +43,7 @@ struct Cli {
 enum Sub {
     /// Read a password from standard input (prompted without echo on a
     /// terminal) and print its Argon2id PHC string, for `password` in the
-    /// config file's [[users]].
+    /// config file's `[[users]]`.
     HashPassword,
 }
 
