@@ -664,7 +664,7 @@ mod tests {
         let path = Path::new("f.toml");
         for (text, line, col, what) in [
             ("listen = \"127.0.0.1:0\"\nlisen = 1\n", 2, 1, "lisen"),
-            ("max_sessions = \"many\"\n", 1, 16, "integer"),
+            ("max_sessions = \"many\"\n", 1, 16, "\"many\""),
             ("passive_ports = \"9-1\"\n", 1, 17, "9-1"),
             (
                 "[[users]]\nname = \"a\"\npassword = \"secret\"\n",

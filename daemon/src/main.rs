@@ -228,3 +228,65 @@ fn drop_privileges(run_as: Option<&str>, allow_root: bool) -> anyhow::Result<()>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn read(rel: &str) -> String {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
+    }
+
+    /// Every option is a key of the example file and of README's table,
+    /// and the example parses with every commented-out key enabled too.
+    #[test]
+    fn every_option_is_a_documented_key_of_the_example() {
+        let example = read("../dist/ftpshd.toml");
+        let readme = read("../README.md");
+        let cli = Cli::command();
+        let keys: Vec<String> = cli
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| !["config", "user", "help", "version"].contains(l))
+            .map(|l| l.replace('-', "_"))
+            .collect();
+        assert!(keys.len() > 20, "{keys:?}");
+        for key in &keys {
+            let in_example = example
+                .lines()
+                .any(|l| l.trim_start_matches('#').starts_with(&format!("{key} = ")));
+            assert!(in_example, "dist/ftpshd.toml lacks {key}");
+            assert!(
+                readme.contains(&format!("| `{key}` |")),
+                "README lacks {key}"
+            );
+        }
+        Options::from_toml(&example).unwrap();
+        // Enable every commented-out key as an administrator would: they
+        // are all top-level keys, so they go before the first table.
+        let commented = |l: &str| {
+            l.strip_prefix('#')
+                .filter(|k| {
+                    k.split(" = ")
+                        .next()
+                        .is_some_and(|k| keys.iter().any(|x| x == k))
+                })
+                .map(str::to_owned)
+        };
+        let first_table = example.find("[[users]]").unwrap();
+        let enabled: Vec<String> = example.lines().filter_map(commented).collect();
+        let enabled = format!(
+            "{}\n{}{}",
+            enabled.join("\n"),
+            &example[..first_table],
+            &example[first_table..]
+        );
+        let parsed = Options::from_toml(&enabled).unwrap_or_else(|e| panic!("{e}\n{enabled}"));
+        assert_eq!(parsed.users.len(), 2);
+        assert_eq!(parsed.anonymous, Some(false));
+        assert_eq!(parsed.lockout_window, Some(120));
+        assert!(parsed.xferlog.is_some() && parsed.metrics_listen.is_some());
+    }
+}
