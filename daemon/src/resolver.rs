@@ -29,9 +29,12 @@ pub(crate) fn watch(address: &Arc<PassiveAddress>) {
                 let Some(address) = weak.upgrade() else {
                     return;
                 };
+                let before = address.current();
                 let wait = match address.resolve() {
                     Ok(ip) => {
-                        tracing::debug!(name = address.name(), %ip, "passive_address resolved");
+                        if before != Some(ip) {
+                            tracing::info!("passive_address {} is {ip}", address.name());
+                        }
                         REFRESH
                     }
                     Err(e) => {

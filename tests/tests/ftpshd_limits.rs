@@ -160,6 +160,21 @@ fn passive_address_is_announced_and_curl_transfers_through_it() {
     assert!(fs::read(&got).unwrap() == content);
 }
 
+#[test]
+fn a_passive_address_name_is_resolved_off_the_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = example(dir.path(), "passive_address = \"localhost\"");
+    let d = Ftpshd::start(&["--config", &config]);
+    assert!(
+        d.wait_for_log("passive_address localhost is 127.", Duration::from_secs(30)),
+        "{}",
+        d.stderr_text()
+    );
+    let mut c = RawControl::login(d.addr, "alice", "alice-pw");
+    let r = c.cmd("PASV", 227);
+    assert!(r.text.contains("(127,"), "{}", r.text);
+}
+
 /// The samples of a Prometheus text exposition: `name{labels}` → value.
 fn parse_metrics(text: &str) -> HashMap<String, f64> {
     let mut samples = HashMap::new();
