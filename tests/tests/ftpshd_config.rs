@@ -442,3 +442,52 @@ fn run_as_drops_root_and_uploads_belong_to_that_user() {
     // bob's root still belongs to root: the daemon cannot write there.
     assert_eq!(fs::metadata(srv.join("bob")).unwrap().uid(), 0);
 }
+
+/// `ftpshd hash-password` on a terminal: prompted twice, echo off.
+const PTY_HASH: &str = r#"
+import pexpect, sys
+child = pexpect.spawn(sys.argv[1], ["hash-password"], timeout=60, encoding="utf-8")
+child.expect("Password: ")
+child.sendline(sys.argv[2])
+child.expect("Again: ")
+child.sendline(sys.argv[3])
+child.expect(pexpect.EOF)
+child.close()
+print("exit", child.exitstatus)
+print(child.before)
+"#;
+
+#[test]
+fn hash_password_on_a_terminal_does_not_echo() {
+    let have = Command::new(require_tool("python3"))
+        .args(["-c", "import pexpect"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(have, "python3 pexpect is needed (.ci/run installs it)");
+    let run = |first: &str, again: &str| {
+        let out = run_with_timeout(
+            Command::new("python3")
+                .args(["-c", PTY_HASH])
+                .arg(ftpshd_binary())
+                .args([first, again]),
+            Duration::from_secs(90),
+        );
+        assert_success("pexpect hash-password", &out)
+    };
+    let out = run("tty secret 1", "tty secret 1");
+    assert!(out.contains("exit 0"), "{out}");
+    assert!(
+        !out.contains("tty secret"),
+        "the password was echoed: {out}"
+    );
+    let hash = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("$argon2id$"))
+        .unwrap_or_else(|| panic!("no hash in {out}"));
+    assert!(ftpsh_core::auth::credential::verify(hash, "tty secret 1"));
+    assert!(!ftpsh_core::auth::credential::verify(hash, "tty secret 2"));
+    let out = run("one", "two");
+    assert!(out.contains("exit 1"), "{out}");
+    assert!(out.contains("differ"), "{out}");
+}
