@@ -7,6 +7,12 @@
 //! is dispatched through the registry, and the daemon only carries out the
 //! [`Outcome`](ftpsh_core::Outcome)s commands return.
 //!
+//! Around the loop: [`config`] turns `ftpshd`'s TOML file and command line
+//! into a [`DaemonConfig`]; a [`Reloader`] hands a new one to the running
+//! loop (SIGHUP), which applies it to new logins only; [`metrics`] counts
+//! what the loop does and serves it to Prometheus from a thread of its own;
+//! [`xferlog`] writes the `xferlog(5)` transfer log from another.
+//!
 //! How a request flows: one `mio` event loop reads the control connection
 //! into a pure state machine (framing, parse errors, login/permission checks,
 //! the `425` guard, what may run during a transfer), lends the session to a
