@@ -491,3 +491,34 @@ fn hash_password_on_a_terminal_does_not_echo() {
     assert!(out.contains("exit 1"), "{out}");
     assert!(out.contains("differ"), "{out}");
 }
+
+#[test]
+fn anonymous_has_its_own_read_only_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = dir.path().join("srv");
+    let config = dir.path().join("ftpshd.toml");
+    let public = srv.join("pub");
+    ExampleConfig::new(&srv, "alice-pw", "bob-pw")
+        .with(&format!("anonymous = true\nanonymous_root = {public:?}"))
+        .write(&config);
+    fs::create_dir(&public).unwrap();
+    fs::write(public.join("readme.txt"), b"public\n").unwrap();
+    fs::write(srv.join("private.txt"), b"private\n").unwrap();
+    let d = Ftpshd::start(&["--config", config.to_str().unwrap()]);
+    let anon = format!("ftp://127.0.0.1:{}/", d.addr.port());
+    let list = assert_success("anonymous list", &curl(&["--list-only", &anon]));
+    assert_eq!(list.lines().collect::<Vec<_>>(), ["readme.txt"]);
+    let out = curl(&[&format!("{anon}../private.txt")]);
+    assert!(!out.status.success(), "{out:?}");
+    let work = tempfile::tempdir().unwrap();
+    let f = work.path().join("w.txt");
+    fs::write(&f, b"w").unwrap();
+    let out = curl(&["-T", f.to_str().unwrap(), &format!("{anon}w.txt")]);
+    assert!(!out.status.success(), "anonymous upload accepted: {out:?}");
+    assert!(!public.join("w.txt").exists());
+    // ftplib's anonymous login, too.
+    assert_eq!(
+        ftplib_nlst(&d, "anonymous", "guest@example.org"),
+        ["readme.txt"]
+    );
+}
