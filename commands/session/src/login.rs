@@ -139,12 +139,16 @@ fn pass(request: &Request, session: &mut Session) -> Outcome {
             tracing::warn!(target: "ftpshd::login", "login failed client={client} user={name:?}");
             session.login = Login::None;
             session.failed_logins = session.failed_logins.saturating_add(1);
-            let reply = Reply::new(ReplyCode::NOT_LOGGED_IN, "login incorrect");
             let delay = session.config.login_failure_delay;
             let max = session.config.max_login_failures;
             if max > 0 && session.failed_logins >= max {
+                let reply = Reply::new(
+                    ReplyCode::NOT_LOGGED_IN,
+                    "login incorrect, closing the control connection",
+                );
                 return Outcome::DelayedClose { reply, delay };
             }
+            let reply = Reply::new(ReplyCode::NOT_LOGGED_IN, "login incorrect");
             return Outcome::Delayed { reply, delay };
         }
         Err(LoginRefused::LockedOut) => {
@@ -375,6 +379,7 @@ mod tests {
         match t.run("PASS nope") {
             Outcome::DelayedClose { reply, .. } => {
                 assert_eq!(reply.code, ReplyCode::NOT_LOGGED_IN);
+                assert!(reply.text().contains("closing"), "{reply:?}");
             }
             other => panic!("expected a delayed 530 and close, got {other:?}"),
         }
