@@ -210,6 +210,7 @@ impl Server {
     pub fn spawn(self) -> io::Result<ServerHandle> {
         let stop = self.parts.stop.clone();
         let waker = self.parts.waker.clone();
+        let reloader = self.reloader();
         let event_loop = event_loop::EventLoop::new(self.parts, false)?;
         let thread = std::thread::Builder::new()
             .name("ftpshd".to_owned())
@@ -218,6 +219,7 @@ impl Server {
             addr: self.addr,
             stop,
             waker,
+            reloader,
             thread: Some(thread),
         })
     }
@@ -261,6 +263,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     waker: Arc<mio::Waker>,
+    reloader: Reloader,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
@@ -276,6 +279,11 @@ impl ServerHandle {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// A handle that hands the running loop a new configuration.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// Stops accepting, sends `421` to every session, closes them, waits
