@@ -249,7 +249,7 @@ mod tests {
         let keys: Vec<String> = cli
             .get_arguments()
             .filter_map(|a| a.get_long())
-            .filter(|l| !["config", "user", "help", "version"].contains(l))
+            .filter(|l| !["config", "user", "help", "version", "man"].contains(l))
             .map(|l| l.replace('-', "_"))
             .collect();
         assert!(keys.len() > 20, "{keys:?}");
