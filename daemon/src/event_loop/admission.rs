@@ -62,6 +62,8 @@ impl EventLoop {
             return;
         };
         new.server.users.keep_state_of(&self.server_config.users);
+        // Roots already open stay shared by old and new sessions.
+        new.server.jails = self.server_config.jails.clone();
         if new.listen != self.config.listen {
             tracing::warn!(old = %self.config.listen, new = %new.listen, "reload: listen needs a restart, unchanged");
         }
@@ -83,6 +85,7 @@ impl EventLoop {
         self.config.data_timeout = new.data_timeout;
         self.config.max_sessions = new.max_sessions;
         self.config.max_sessions_per_ip = new.max_sessions_per_ip;
+        self.config.fsync_uploads = new.fsync_uploads;
         tracing::info!(
             accounts = self.server_config.users.len(),
             "configuration reloaded: new logins use it"

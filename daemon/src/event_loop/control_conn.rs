@@ -118,7 +118,12 @@ impl EventLoop {
                     }));
                     self.touch(key);
                     match ran {
-                        Ok(outcome) => self.apply(key, outcome),
+                        Ok(outcome) => {
+                            if let Some(code) = outcome.code() {
+                                self.metrics.command(&request.verb, code);
+                            }
+                            self.apply(key, outcome);
+                        }
                         Err(_) => {
                             tracing::error!(verb = %request.verb, "command panicked");
                             self.queue(
