@@ -299,7 +299,15 @@ fn sessions_cost_only_their_socket() {
     std::fs::write(dir.path().join("a.txt"), b"shared root").unwrap();
     let d = Daemon::start_with_fd_limit(
         dir.path(),
-        &["--user", "alice:secret", "--max-sessions", "600"],
+        // All from 127.0.0.1: lift the per-address limit (default 50).
+        &[
+            "--user",
+            "alice:secret",
+            "--max-sessions",
+            "600",
+            "--max-sessions-per-ip",
+            "600",
+        ],
         512,
     );
     let mut sessions = Vec::with_capacity(SESSIONS);
