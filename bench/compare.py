@@ -164,6 +164,8 @@ class Ftpshd(Server):
         self.proc = subprocess.Popen(
             [exe, "--listen", f"127.0.0.1:{self.port}", "--root", self.root,
              "--user", f"{USER}:{PASSWORD}", "--max-sessions", "12000",
+             # Every benchmark session comes from 127.0.0.1, often as root.
+             "--max-sessions-per-ip", "12000", "--allow-root",
              "--idle-timeout", "3600", *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(work, "ftpshd.log"), "ab"),
