@@ -199,6 +199,10 @@ pub enum Outcome {
     /// Send this reply, then close the control connection once any transfer
     /// in progress has finished (QUIT).
     Close(Reply),
+    /// Send this reply (`234`) in clear text, then start the TLS handshake
+    /// on the control connection (RFC 4217 §4 AUTH TLS). Request bytes the
+    /// client sent after the command are discarded, never read as commands.
+    StartTls(Reply),
 }
 
 impl From<Reply> for Outcome {
@@ -233,6 +237,7 @@ impl std::fmt::Debug for Outcome {
                 .finish(),
             Self::Abort => f.write_str("Abort"),
             Self::Close(r) => f.debug_tuple("Close").field(r).finish(),
+            Self::StartTls(r) => f.debug_tuple("StartTls").field(r).finish(),
         }
     }
 }
@@ -255,7 +260,8 @@ impl Outcome {
             Self::Reply(r)
             | Self::Delayed { reply: r, .. }
             | Self::DelayedClose { reply: r, .. }
-            | Self::Close(r) => Some(r.code.0),
+            | Self::Close(r)
+            | Self::StartTls(r) => Some(r.code.0),
             Self::Transfer { opening, .. } => Some(opening.code.0),
             Self::Passive { reply, .. } => Some(reply.code.0),
             Self::Abort => None,

@@ -23,6 +23,7 @@ pub mod session;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod time;
+pub mod tls;
 pub mod upload;
 
 pub use auth::{Grant, LockoutPolicy, LoginRefused, Permission, Permissions, User, Users};
@@ -35,3 +36,4 @@ pub use reply::{Reply, ReplyCode};
 pub use request::{LineReader, ParseError, Request};
 pub use session::{Login, ServerConfig, Session, TransferType};
 pub use time::UtcTime;
+pub use tls::{Protection, TlsPolicy, TlsState};

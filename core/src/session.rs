@@ -16,6 +16,7 @@ use crate::passive_address::PassiveAddress;
 use crate::registry::Registry;
 use crate::reply::{Reply, ReplyCode};
 use crate::request::Request;
+use crate::tls::{TlsPolicy, TlsState};
 
 /// Server-wide settings that commands need.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct ServerConfig {
     pub max_login_failures: u32,
     /// The open user roots, shared by the sessions logged into them.
     pub jails: Arc<JailCache>,
+    /// FTPS (RFC 4217) availability and requirements.
+    pub tls: TlsPolicy,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             login_failure_delay: Duration::from_secs(1),
             max_login_failures: 3,
             jails: Arc::default(),
+            tls: TlsPolicy::default(),
         }
     }
 }
@@ -118,6 +122,8 @@ pub struct Session {
     pub epsv_all: bool,
     /// True after `OPTS UTF8 ON` (RFC 2640); paths are UTF-8 either way.
     pub utf8: bool,
+    /// TLS on the control connection, `PBSZ` and `PROT` (RFC 4217).
+    pub tls: TlsState,
 }
 
 impl Session {
@@ -143,6 +149,7 @@ impl Session {
             allocation: None,
             epsv_all: false,
             utf8: true,
+            tls: TlsState::default(),
         }
     }
 

@@ -89,6 +89,7 @@ impl Command for Auth {
                 session.reset_login();
                 session.transfer_type = Default::default();
                 session.epsv_all = false;
+                session.tls = session.tls.reinitialized();
                 Reply::new(ReplyCode::SERVICE_READY, "logged out, ready for a new user").into()
             }
             other => Outcome::unhandled(other),
@@ -106,7 +107,13 @@ fn user(request: &Request, session: &mut Session) -> Outcome {
         return Reply::new(ReplyCode::PARAMETER_SYNTAX_ERROR, "USER needs a user name").into();
     };
     session.reset_login();
-    let text = if session.config.users.is_anonymous(name) {
+    let anonymous = session.config.users.is_anonymous(name);
+    if let Some(refusal) =
+        ftpsh_core::tls::login_refusal(session.config.tls, session.tls, anonymous)
+    {
+        return refusal.into();
+    }
+    let text = if anonymous {
         format!("{name}: anonymous login ok, send your e-mail address as password")
     } else {
         format!("password required for {name}")
