@@ -145,6 +145,30 @@ pub struct Options {
     #[arg(long, value_name = "FILE")]
     pub xferlog: Option<PathBuf>,
 
+    /// FTPS (RFC 4217): certificate chain, PEM. Enables AUTH TLS.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key, PEM [default: the tls_cert file, which may hold both].
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Also listen for implicit FTPS (TLS from the first byte; port 990 by
+    /// convention). Needs tls_cert.
+    #[arg(long, value_name = "ADDR")]
+    pub implicit_tls_listen: Option<SocketAddr>,
+
+    /// Refuse USER/PASS (530) and data connections (522) without TLS,
+    /// except for anonymous logins [default: false]. Needs tls_cert.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub require_tls: Option<bool>,
+
+    /// Refuse (522) a protected data connection that does not resume the
+    /// control connection's TLS session, as vsftpd's require_ssl_reuse
+    /// [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub require_tls_session_reuse: Option<bool>,
+
     /// Serve Prometheus metrics on http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
@@ -416,6 +440,11 @@ impl Options {
             fsync_uploads,
             plugin_dir,
             xferlog,
+            tls_cert,
+            tls_key,
+            implicit_tls_listen,
+            require_tls,
+            require_tls_session_reuse,
             metrics_listen,
             run_as,
             allow_root,
@@ -524,7 +553,29 @@ impl Options {
             .map(|a| PassiveAddress::parse(a).map(Arc::new))
             .transpose()
             .context("passive_address")?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), key) => Some(
+                crate::tls::server_config_from_files(cert, key.as_deref().unwrap_or(cert))
+                    .context("tls_cert/tls_key")?,
+            ),
+            (None, Some(_)) => anyhow::bail!("tls_key needs tls_cert"),
+            (None, None) => None,
+        };
+        if tls.is_none()
+            && (self.implicit_tls_listen.is_some()
+                || self.require_tls == Some(true)
+                || self.require_tls_session_reuse == Some(true))
+        {
+            anyhow::bail!(
+                "implicit_tls_listen, require_tls and require_tls_session_reuse need a certificate: --tls-cert FILE"
+            );
+        }
         let server = ServerConfig {
+            tls: ftpsh_core::TlsPolicy {
+                available: tls.is_some(),
+                required: self.require_tls.unwrap_or(false),
+                session_reuse_required: self.require_tls_session_reuse.unwrap_or(false),
+            },
             users,
             banner: self
                 .banner
@@ -556,6 +607,8 @@ impl Options {
             workers: self.workers.unwrap_or(defaults::WORKERS),
             fsync_uploads: self.fsync_uploads.map(|f| f.0).unwrap_or_default(),
             xferlog: self.xferlog,
+            tls,
+            implicit_tls_listen: self.implicit_tls_listen,
         };
         Ok(Resolved {
             daemon,

@@ -66,6 +66,13 @@ impl Control {
         self.reader.push(bytes);
     }
 
+    /// Forgets every received byte not dispatched yet: after `AUTH TLS`,
+    /// what followed it in clear text must never run as a protected request.
+    pub(crate) fn discard_input(&mut self) {
+        self.reader = LineReader::default();
+        self.held = None;
+    }
+
     /// True when the loop may read more from the socket: neither received
     /// requests nor queued replies are piling up.
     pub(crate) fn wants_input(&self) -> bool {

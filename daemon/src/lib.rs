@@ -20,7 +20,10 @@
 //! its outcome back through a channel and a `mio::Waker`. Passive listeners,
 //! data connections and transfers are pumped by the loop in bounded chunks,
 //! `RETR` with `sendfile(2)`; uploads are committed (fsync, rename) on a
-//! worker.
+//! worker. FTPS (RFC 4217, [`tls`]) is a layer of each connection: a
+//! rustls `ServerConnection` driven by the same readiness events, so the
+//! control state machine and the pump see bytes either way (over TLS,
+//! `RETR` streams through a bounded buffer instead of `sendfile`).
 //!
 //! The main trade-off: commands, which open, stat, list, rename, fsync, run
 //! on workers, but the bytes of a transfer move on the loop thread —
@@ -45,7 +48,9 @@ mod event_loop;
 pub mod metrics;
 mod resolver;
 mod settle;
+mod stream;
 mod timer;
+pub mod tls;
 mod transfer;
 mod workers;
 pub mod xferlog;
@@ -82,6 +87,14 @@ pub struct DaemonConfig {
     pub fsync_uploads: FsyncPolicy,
     /// Where to append the `xferlog(5)` transfer log, if anywhere.
     pub xferlog: Option<PathBuf>,
+    /// FTPS (RFC 4217): the certificate and TLS settings (see
+    /// [`tls::server_config_from_files`]). `None` answers `AUTH TLS` with
+    /// `431`. Whether TLS is required is `server.tls`; its `available` flag
+    /// is derived from this field.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Address of a second listener whose control connections start with a
+    /// TLS handshake (implicit FTPS, conventionally port 990); needs `tls`.
+    pub implicit_tls_listen: Option<SocketAddr>,
 }
 
 /// When a completed upload is flushed to the disk (`fsync(2)`).
@@ -116,6 +129,8 @@ impl Default for DaemonConfig {
             workers: 4,
             fsync_uploads: FsyncPolicy::default(),
             xferlog: None,
+            tls: None,
+            implicit_tls_listen: None,
         }
     }
 }
@@ -129,6 +144,7 @@ pub fn builtin_commands() -> Vec<Arc<dyn Command>> {
         ftpsh_cmd_rm::commands(),
         ftpsh_cmd_size::commands(),
         ftpsh_cmd_transfer::commands(),
+        ftpsh_cmd_tls::commands(),
     ]
     .concat()
 }
@@ -161,10 +177,12 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Binds the control-connection listener and creates the poller.
+    /// Binds the control-connection listener (and the implicit-TLS one, if
+    /// configured) and creates the poller.
     ///
     /// # Errors
-    /// The I/O error from binding `config.listen` or creating the poller.
+    /// The I/O error from binding `config.listen` or creating the poller;
+    /// `InvalidInput` for an implicit-TLS listener without `tls`.
     pub fn bind(config: DaemonConfig, registry: Registry) -> io::Result<Server> {
         let parts = event_loop::Parts::bind(config, registry)?;
         let addr = parts.listener.local_addr()?;
@@ -191,6 +209,11 @@ impl Server {
         }
     }
 
+    /// The address of the implicit-TLS listener, if one is configured.
+    pub fn implicit_tls_addr(&self) -> Option<SocketAddr> {
+        self.parts.implicit_addr()
+    }
+
     /// Serves in the calling thread until SIGINT or SIGTERM, then sends
     /// `421` to every session, closes them and returns. The signal handlers
     /// are removed again on return.
@@ -211,12 +234,14 @@ impl Server {
         let stop = self.parts.stop.clone();
         let waker = self.parts.waker.clone();
         let reloader = self.reloader();
+        let implicit = self.parts.implicit_addr();
         let event_loop = event_loop::EventLoop::new(self.parts, false)?;
         let thread = std::thread::Builder::new()
             .name("ftpshd".to_owned())
             .spawn(move || event_loop.run())?;
         Ok(ServerHandle {
             addr: self.addr,
+            implicit,
             stop,
             waker,
             reloader,
@@ -261,6 +286,7 @@ impl Reloader {
 /// A daemon running on its own thread. Dropping it shuts it down.
 pub struct ServerHandle {
     addr: SocketAddr,
+    implicit: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
     waker: Arc<mio::Waker>,
     reloader: Reloader,
@@ -284,6 +310,11 @@ impl ServerHandle {
     /// A handle that hands the running loop a new configuration.
     pub fn reloader(&self) -> Reloader {
         self.reloader.clone()
+    }
+
+    /// The address of the implicit-TLS listener, if one is configured.
+    pub fn implicit_tls_addr(&self) -> Option<SocketAddr> {
+        self.implicit
     }
 
     /// Stops accepting, sends `421` to every session, closes them, waits

@@ -115,6 +115,9 @@ fn run() -> anyhow::Result<ExitCode> {
         writeln!(out, "user ftpsh, password {password}")?;
     }
     writeln!(out, "ftpshd listening on {}", server.local_addr())?;
+    if let Some(addr) = server.implicit_tls_addr() {
+        writeln!(out, "ftpshd listening for implicit TLS on {addr}")?;
+    }
     out.flush()?;
     drop(out);
     tracing::info!("serving");

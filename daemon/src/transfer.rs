@@ -5,15 +5,18 @@
 //! Each `pump_*` call does at most one chunk budget of work and reports
 //! whether it stopped because the socket would block (wait for readiness),
 //! because the budget ran out (come back after other connections had their
-//! turn), or because the transfer ended. `RETR` of a file uses `sendfile(2)`,
-//! so file bytes go from the page cache to the socket without a copy through
-//! user space.
+//! turn), or because the transfer ended. `RETR` of a file uses `sendfile(2)`
+//! on a plain data connection, so file bytes go from the page cache to the
+//! socket without a copy through user space; over TLS they go through a
+//! bounded buffer (see [`Stream::send_file`]).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ftpsh_core::{DataSource, UploadSink};
+
+use crate::stream::Stream;
 
 /// Most bytes moved per connection per readiness event.
 pub(crate) const CHUNK_BUDGET: usize = 1024 * 1024;
@@ -76,23 +79,15 @@ fn interrupted(e: &io::Error) -> bool {
 }
 
 /// Sends from `source` to `socket`, adding the bytes sent to `moved`.
-pub(crate) fn pump_send(
-    socket: &mio::net::TcpStream,
-    source: &mut Source,
-    moved: &mut u64,
-) -> Pump {
+/// `Finished` only once every byte has left (TLS records included).
+pub(crate) fn pump_send(socket: &mut Stream, source: &mut Source, moved: &mut u64) -> Pump {
     let mut budget = CHUNK_BUDGET;
     while budget > 0 {
         let step = match source {
-            Source::File { file, offset } => {
-                match nix::sys::sendfile::sendfile64(socket, &*file, Some(offset), budget) {
-                    Ok(n) => Ok(n),
-                    Err(errno) => Err(io::Error::from(errno)),
-                }
-            }
+            Source::File { file, offset } => socket.send_file(file, offset, budget),
             Source::Bytes { bytes, pos } => {
                 let end = (*pos + budget).min(bytes.len());
-                match (&*socket).write(&bytes[*pos..end]) {
+                match socket.write(&bytes[*pos..end]) {
                     Ok(n) => {
                         *pos += n;
                         Ok(n)
@@ -102,14 +97,14 @@ pub(crate) fn pump_send(
             }
         };
         match step {
-            Ok(0) => return Pump::Finished,
+            Ok(0) => return finish(socket),
             Ok(n) => {
                 *moved += n as u64;
                 budget = budget.saturating_sub(n);
                 if let Source::Bytes { bytes, pos } = source
                     && *pos >= bytes.len()
                 {
-                    return Pump::Finished;
+                    return finish(socket);
                 }
             }
             Err(e) if would_block(&e) => return Pump::Blocked,
@@ -119,6 +114,16 @@ pub(crate) fn pump_send(
         }
     }
     Pump::Budget
+}
+
+/// The source is exhausted: finished once the stream has written out
+/// everything it buffered.
+fn finish(socket: &mut Stream) -> Pump {
+    match socket.flushed() {
+        Ok(()) => Pump::Finished,
+        Err(e) if would_block(&e) => Pump::Blocked,
+        Err(e) => Pump::PeerError(e),
+    }
 }
 
 /// `sendfile(2)` reports errors of both ends; these come from the file
@@ -134,14 +139,14 @@ fn is_source_error(e: &io::Error, source: &Source) -> bool {
 /// Receives from `socket` into `sink` through `buf`, adding the bytes
 /// written to `moved`.
 pub(crate) fn pump_receive(
-    socket: &mio::net::TcpStream,
+    socket: &mut Stream,
     sink: &mut dyn UploadSink,
     buf: &mut [u8],
     moved: &mut u64,
 ) -> Pump {
     let mut budget = CHUNK_BUDGET;
     while budget > 0 {
-        match (&*socket).read(buf) {
+        match socket.read(buf) {
             Ok(0) => return Pump::Finished,
             Ok(n) => {
                 // The sink may come from a plugin: a panic in it must end

@@ -15,6 +15,8 @@
 //! Every helper panics with a message on failure: this is test support
 //! code, and a panic is how a test fails.
 
+pub mod ftps;
+
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -25,7 +27,7 @@ use std::time::{Duration, Instant};
 
 pub mod ftpshd;
 
-use ftpsh_core::{ServerConfig, User, Users};
+use ftpsh_core::{ServerConfig, TlsPolicy, User, Users};
 use ftpsh_daemon::{DaemonConfig, FsyncPolicy, Server, ServerHandle};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpResult, FtpStream};
@@ -60,6 +62,15 @@ pub struct Options {
     pub workers: usize,
     /// Whether uploads are flushed to the disk before their `226`.
     pub fsync_uploads: FsyncPolicy,
+    /// FTPS: a certificate for `localhost`/`127.0.0.1` generated at start
+    /// (see [`TestServer::cert_path`]).
+    pub tls: bool,
+    /// Also an implicit-TLS listener (needs `tls`).
+    pub implicit_tls: bool,
+    /// `--require-tls`.
+    pub require_tls: bool,
+    /// `--require-tls-session-reuse`.
+    pub require_tls_session_reuse: bool,
 }
 
 impl Default for Options {
@@ -71,6 +82,10 @@ impl Default for Options {
             anonymous: false,
             workers: 4,
             fsync_uploads: FsyncPolicy::default(),
+            tls: false,
+            implicit_tls: false,
+            require_tls: false,
+            require_tls_session_reuse: false,
         }
     }
 }
@@ -84,6 +99,7 @@ pub struct TestServer {
     base: tempfile::TempDir,
     handle: Option<ServerHandle>,
     addr: SocketAddr,
+    implicit_addr: Option<SocketAddr>,
 }
 
 impl TestServer {
@@ -110,6 +126,17 @@ impl TestServer {
         if options.anonymous {
             users.add_anonymous(root);
         }
+        let tls = options.tls.then(|| {
+            let cert = rcgen::generate_simple_self_signed(vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+            ])
+            .expect("generate a certificate");
+            let both = format!("{}{}", cert.cert.pem(), cert.signing_key.serialize_pem());
+            let path = base.path().join("keycert.pem");
+            fs::write(&path, both).expect("write the certificate");
+            ftpsh_daemon::tls::server_config_from_files(&path, &path).expect("TLS config")
+        });
         let config = DaemonConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             server: ServerConfig {
@@ -117,6 +144,11 @@ impl TestServer {
                 // Short, so that the wrong-password tests stay quick; the
                 // delay itself is the daemon's business, not measured here.
                 login_failure_delay: Duration::from_millis(50),
+                tls: TlsPolicy {
+                    available: options.tls,
+                    required: options.require_tls,
+                    session_reuse_required: options.require_tls_session_reuse,
+                },
                 ..ServerConfig::default()
             },
             idle_timeout: options.idle_timeout,
@@ -124,16 +156,37 @@ impl TestServer {
             max_sessions: options.max_sessions,
             workers: options.workers,
             fsync_uploads: options.fsync_uploads,
+            tls,
+            implicit_tls_listen: options
+                .implicit_tls
+                .then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             ..DaemonConfig::default()
         };
         let server = Server::bind(config, ftpsh_daemon::builtin_registry()).expect("bind");
         let handle = server.spawn().expect("spawn server");
         let addr = handle.local_addr();
+        let implicit_addr = handle.implicit_tls_addr();
         Self {
             base,
             handle: Some(handle),
             addr,
+            implicit_addr,
         }
+    }
+
+    /// The implicit-TLS listener's address (with `Options::implicit_tls`).
+    ///
+    /// # Panics
+    /// If the server has no implicit-TLS listener.
+    pub fn implicit_addr(&self) -> SocketAddr {
+        self.implicit_addr
+            .expect("server started with implicit_tls")
+    }
+
+    /// The PEM file holding the server's self-signed certificate and key
+    /// (with `Options::tls`): a client may trust it as its CA.
+    pub fn cert_path(&self) -> PathBuf {
+        self.base.path().join("keycert.pem")
     }
 
     /// The control-connection address.

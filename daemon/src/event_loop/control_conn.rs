@@ -36,6 +36,7 @@ impl EventLoop {
             let may_read = conn.readable
                 && !conn.eof
                 && !conn.closing
+                && !conn.start_tls
                 && conn.control.wants_input()
                 && budget > 0;
             if !may_read {
@@ -84,7 +85,7 @@ impl EventLoop {
             let Some(conn) = self.conns.get_mut(key) else {
                 return false;
             };
-            if conn.closing || conn.delayed.is_some() || conn.committing() {
+            if conn.closing || conn.delayed.is_some() || conn.committing() || conn.start_tls {
                 return false;
             }
             let Some(session) = &conn.session else {
@@ -92,7 +93,11 @@ impl EventLoop {
             };
             let cx = Context {
                 transfer: conn.transfer.is_some(),
-                data_ready: conn.passive.is_some() || conn.data.is_some(),
+                // A refused data connection still lets the next transfer
+                // command run, so that its reply names the reason.
+                data_ready: conn.passive.is_some()
+                    || conn.data.is_some()
+                    || conn.data_conflict.is_some(),
             };
             let Some(dispatch) = conn.control.next(&self.registry, session, cx) else {
                 return conn.control.queued() >= OUTPUT_CAP;
@@ -177,7 +182,7 @@ impl EventLoop {
 
     /// Writes queued replies. Returns false if the connection was closed.
     pub(super) fn flush(&mut self, key: usize) -> bool {
-        let Some(conn) = self.conns.get_mut(key) else {
+        let Some(mut conn) = self.conns.get_mut(key) else {
             return false;
         };
         while conn.control.queued() > 0 {
@@ -196,7 +201,22 @@ impl EventLoop {
                 }
             }
         }
-        let want = conn.control.queued() > 0;
+        if conn.control.queued() == 0 && conn.start_tls {
+            // The `234` is out in clear text: from here on, TLS.
+            if !self.start_control_tls(key) {
+                return false;
+            }
+            let Some(c) = self.conns.get_mut(key) else {
+                return false;
+            };
+            conn = c;
+        }
+        if let Err(e) = conn.stream.flush() {
+            tracing::debug!(peer = %conn.peer, "writing replies: {e}");
+            self.close(key);
+            return false;
+        }
+        let want = conn.control.queued() > 0 || conn.stream.wants_write();
         if want != conn.writable_interest {
             let interest = if want {
                 Interest::READABLE | Interest::WRITABLE
@@ -214,6 +234,34 @@ impl EventLoop {
             }
             conn.writable_interest = want;
         }
+        true
+    }
+
+    /// Starts the TLS handshake on the control connection, with its own
+    /// copy of the TLS configuration (see [`crate::tls::session_config`]),
+    /// bounded by the handshake timer. Returns false if the connection was
+    /// closed instead.
+    pub(super) fn start_control_tls(&mut self, key: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        conn.start_tls = false;
+        let started = match &self.config.tls {
+            Some(base) => crate::tls::session_config(base).and_then(|config| {
+                conn.stream.start_tls(config.clone(), &conn.tls_binding)?;
+                Ok(config)
+            }),
+            None => Err(rustls::Error::General("no TLS configuration".to_owned())),
+        };
+        match started {
+            Ok(config) => conn.tls_config = Some(config),
+            Err(e) => {
+                tracing::warn!(peer = %conn.peer, "starting TLS: {e}");
+                self.close(key);
+                return false;
+            }
+        }
+        self.arm_handshake_timer(key);
         true
     }
 
@@ -258,6 +306,10 @@ impl EventLoop {
         self.timers.release(&conn.timers);
         self.compact_timers();
         let registry = self.poll.registry();
+        if conn.stream.is_tls() {
+            // Best effort: a TLS client can tell our close from a cut.
+            conn.stream.close_write();
+        }
         let _ = registry.deregister(&mut conn.stream);
         if let Some(mut l) = conn.passive.take() {
             let _ = registry.deregister(&mut l);
@@ -299,6 +351,7 @@ impl EventLoop {
                             self.metrics.login(code);
                         }
                     }
+                    conn.data_private = session.tls.protection == Protection::Private;
                     conn.session = Some(session);
                     self.apply(id.key, outcome);
                     self.drive_control(id.key);
@@ -343,6 +396,14 @@ impl EventLoop {
             }
             Outcome::Passive { listener, reply } => self.open_passive(key, listener, reply),
             Outcome::Transfer { opening, transfer } => {
+                if let Some(refusal) = self.refuse_data(key) {
+                    self.drop_data(key);
+                    self.queue(key, &refusal);
+                    return;
+                }
+                let Some(conn) = self.conns.get_mut(key) else {
+                    return;
+                };
                 if conn.passive.is_none() && conn.data.is_none() {
                     // The passive listener timed out while the command ran.
                     conn.control.queue(&Reply::new(
@@ -375,6 +436,14 @@ impl EventLoop {
                 if conn.data.is_some() {
                     self.start_transfer(key);
                 }
+            }
+            Outcome::StartTls(reply) => {
+                conn.control.queue(&reply);
+                // Bytes pipelined after AUTH TLS were sent in clear text:
+                // they must not be executed as if protected (the STARTTLS
+                // command-injection attack, CVE-2011-0411).
+                conn.control.discard_input();
+                conn.start_tls = true;
             }
             Outcome::Abort => self.abort(key),
             Outcome::Close(reply) => {

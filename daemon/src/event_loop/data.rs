@@ -18,7 +18,8 @@ impl EventLoop {
         };
         let id = conn.id(key);
         // A new PASV replaces the previous listener and any data connection
-        // that was accepted but not used.
+        // that was accepted but not used (or refused).
+        conn.data_conflict = None;
         if let Some(mut old) = conn.passive.take() {
             let _ = registry.deregister(&mut old);
         }
@@ -53,53 +54,254 @@ impl EventLoop {
         }
     }
 
-    /// Accepts the one data connection of a passive listener.
+    /// Accepts the data connection of a passive listener.
+    ///
+    /// The listener stays open until the transfer ends. Plain FTP cannot
+    /// tell which of two connections to the passive port is the client's,
+    /// so a second one (from the client's address: others are refused as
+    /// before, RFC 2577 §5) aborts the transfer with `426` naming it, an
+    /// upload is not committed, and the peer is logged: the client retries,
+    /// and a local process that raced it gets nothing quietly.
     pub(super) fn accept_data(&mut self, key: usize) {
-        let registry = self.poll.registry();
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        loop {
+        // Each round takes one pending connection; the rest wait for the
+        // ready list, so a flood on the port cannot hold the loop.
+        for _ in 0..64 {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
             let Some(listener) = &conn.passive else {
                 return;
             };
-            match listener.accept() {
-                Ok((mut stream, addr)) => {
-                    // RFC 2577 §5 (port stealing): only the client that asked
-                    // for this listener may connect to it.
-                    if addr.ip().to_canonical() != conn.peer.ip().to_canonical() {
-                        tracing::warn!(
-                            peer = %conn.peer, from = %addr,
-                            "refused a data connection from another address"
-                        );
-                        continue;
-                    }
-                    if let Some(mut l) = conn.passive.take() {
-                        let _ = registry.deregister(&mut l);
-                    }
-                    conn.timers[Kind::Passive as usize].want = None;
-                    // Both interests, registered once: edge-triggered events
-                    // for the unused direction are rare and harmless.
-                    if let Err(e) = registry.register(
-                        &mut stream,
-                        token(key, Part::Data),
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
-                        tracing::warn!(peer = %conn.peer, "registering a data connection: {e}");
-                        return;
-                    }
-                    conn.data = Some(stream);
-                    if conn.transfer.is_some() {
-                        self.start_transfer(key);
-                    }
-                    return;
-                }
+            let (stream, addr) = match listener.accept() {
+                Ok(accepted) => accepted,
                 Err(e) if would_block(&e) => return,
-                Err(e) if interrupted(&e) => {}
+                Err(e) if interrupted(&e) => continue,
                 Err(e) => {
                     tracing::warn!(peer = %conn.peer, "accepting a data connection: {e}");
                     return;
                 }
+            };
+            // RFC 2577 §5 (port stealing): only the client that asked
+            // for this listener may connect to it.
+            if addr.ip().to_canonical() != conn.peer.ip().to_canonical() {
+                tracing::warn!(
+                    peer = %conn.peer, from = %addr,
+                    "refused a data connection from another address"
+                );
+                continue;
+            }
+            let used =
+                conn.data.is_some() || conn.transfer.as_ref().is_some_and(|t| t.opening.is_none());
+            if used {
+                drop(stream);
+                self.second_data_connection(key, addr);
+                continue;
+            }
+            self.admit_data(key, stream);
+        }
+        self.enqueue(key, Part::Passive);
+    }
+
+    /// Registers an accepted data connection (with TLS under `PROT P`) and
+    /// starts the waiting transfer, if any.
+    fn admit_data(&mut self, key: usize, socket: TcpStream) {
+        let registry = self.poll.registry();
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.timers[Kind::Passive as usize].want = None;
+        let mut stream = Stream::plain(socket);
+        // Under PROT P the handshake starts in `check_data_tls`, once the
+        // direction of the transfer (or the ClientHello) is known.
+        conn.data_tls = conn.data_private;
+        conn.data_checked = !conn.data_tls;
+        // Both interests, registered once: edge-triggered events
+        // for the unused direction are rare and harmless.
+        if let Err(e) = registry.register(
+            &mut stream,
+            token(key, Part::Data),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            tracing::warn!(peer = %conn.peer, "registering a data connection: {e}");
+            return;
+        }
+        conn.data = Some(stream);
+        if conn.transfer.is_some() {
+            self.start_transfer(key);
+        } else if !conn.data_checked {
+            // The TLS handshake may start before the transfer command.
+            self.enqueue(key, Part::Data);
+        }
+    }
+
+    /// A second connection reached the passive port: see [`Self::accept_data`].
+    fn second_data_connection(&mut self, key: usize, from: SocketAddr) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let reason = format!("a second connection to the passive port came from {from}");
+        if matches!(
+            conn.transfer,
+            Some(Active {
+                flow: Flow::Committing,
+                ..
+            })
+        ) {
+            tracing::warn!(peer = %conn.peer, %from, "{reason} while the upload was being committed");
+            return;
+        }
+        tracing::warn!(peer = %conn.peer, %from, "{reason}: data connection refused, transfer aborted");
+        if conn.transfer.is_some() {
+            self.end_transfer(
+                key,
+                Reply::new(
+                    ReplyCode::TRANSFER_ABORTED,
+                    format!("transfer aborted: {reason}"),
+                ),
+            );
+        } else {
+            self.drop_data(key);
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.data_conflict = Some(Reply::new(
+                    ReplyCode::CANT_OPEN_DATA,
+                    format!("cannot use the data connection: {reason}; use PASV or EPSV again"),
+                ));
+            }
+        }
+    }
+
+    /// Why the transfer a command just asked for may not run on the
+    /// prepared data connection, if it may not.
+    pub(super) fn refuse_data(&mut self, key: usize) -> Option<Reply> {
+        let conn = self.conns.get_mut(key)?;
+        if let Some(reply) = conn.data_conflict.take() {
+            return Some(reply);
+        }
+        let session = conn.session.as_ref()?;
+        let anonymous = session
+            .user()
+            .is_some_and(|u| session.config.users.is_anonymous(&u.name));
+        if let Some(reply) =
+            ftpsh_core::tls::data_refusal(session.config.tls, session.tls, anonymous)
+        {
+            return Some(reply);
+        }
+        if conn
+            .data
+            .as_ref()
+            .is_some_and(|_| conn.data_tls != conn.data_private)
+        {
+            return Some(Reply::new(
+                ReplyCode::CANT_OPEN_DATA,
+                "the data connection was opened before PROT changed: use PASV or EPSV again",
+            ));
+        }
+        None
+    }
+
+    /// Drives the data connection's TLS handshake and then checks that it
+    /// belongs to this control connection (RFC 4217 §10): a resumed session
+    /// must be this control connection's; a full handshake is refused
+    /// under `--require-tls-session-reuse`. Returns true when the data may
+    /// move.
+    fn check_data_tls(&mut self, key: usize) -> bool {
+        let reuse_required = self.server_config.tls.session_reuse_required;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        if conn.data_checked {
+            return true;
+        }
+        let upload = conn
+            .transfer
+            .as_ref()
+            .map(|t| matches!(t.flow, Flow::Receive(_)));
+        let Some(data) = &mut conn.data else {
+            return false;
+        };
+        if !data.is_tls() {
+            // Wait for the transfer command, unless the client starts the
+            // handshake first (then it is not an upload that is known).
+            if upload.is_none() && !data.has_input() {
+                return false;
+            }
+            // An upload's client only writes: TLS 1.3 tickets sent to it
+            // would sit unread, its close would then be a reset, and the
+            // reset drops whatever of the file its kernel had not sent yet
+            // (lftp does this). Tickets go out on the control connection
+            // and on downloads only.
+            let config = if upload == Some(true) {
+                conn.tls_config.as_ref().map(|c| {
+                    conn.tls_upload_config
+                        .get_or_insert_with(|| crate::tls::without_tickets(c))
+                        .clone()
+                })
+            } else {
+                conn.tls_config.clone()
+            };
+            let started = match config {
+                Some(config) => data.start_tls(config, &conn.tls_binding),
+                None => Err(rustls::Error::General("no TLS configuration".to_owned())),
+            };
+            if let Err(e) = started {
+                tracing::warn!(peer = %conn.peer, "starting TLS on a data connection: {e}");
+                let refusal = Reply::new(ReplyCode::CANT_OPEN_DATA, "cannot start TLS");
+                self.refuse_data_connection(key, refusal);
+                return false;
+            }
+        }
+        let refusal = match data.drive() {
+            Err(e) => {
+                tracing::info!(peer = %conn.peer, "data connection TLS handshake failed: {e}");
+                Reply::new(
+                    ReplyCode::CANT_OPEN_DATA,
+                    format!("cannot open data connection: TLS handshake failed: {e}"),
+                )
+            }
+            Ok(()) if data.is_handshaking() => return false,
+            Ok(()) => match data.resumed_binding() {
+                Some(b) if b != conn.tls_binding => {
+                    tracing::warn!(peer = %conn.peer, "data connection resumed another control connection's TLS session: refused");
+                    Reply::new(
+                        ReplyCode(522),
+                        "data connection refused: its TLS session belongs to another control connection",
+                    )
+                }
+                _ if data.resumed() => {
+                    tracing::debug!(peer = %conn.peer, version = ?data.tls_version(), "data connection resumed the control session");
+                    conn.data_checked = true;
+                    return true;
+                }
+                _ if reuse_required => {
+                    tracing::info!(peer = %conn.peer, "data connection did not resume the TLS session: refused");
+                    Reply::new(
+                        ReplyCode(522),
+                        "data connection refused: TLS session reuse required",
+                    )
+                }
+                _ => {
+                    tracing::debug!(peer = %conn.peer, version = ?data.tls_version(), "data connection with a new TLS session");
+                    conn.data_checked = true;
+                    return true;
+                }
+            },
+        };
+        self.refuse_data_connection(key, refusal);
+        false
+    }
+
+    /// Ends the transfer with `refusal`, or (before the transfer command)
+    /// keeps it for the next one, and closes the data connection.
+    fn refuse_data_connection(&mut self, key: usize, refusal: Reply) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.transfer.is_some() {
+            self.end_transfer(key, refusal);
+        } else {
+            self.drop_data(key);
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.data_conflict = Some(refusal);
             }
         }
     }
@@ -128,11 +330,15 @@ impl EventLoop {
     }
 
     pub(super) fn pump_data(&mut self, key: usize) {
+        // No byte moves before the TLS handshake and its check are done.
+        if !self.check_data_tls(key) {
+            return;
+        }
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         let id = conn.id(key);
-        let (Some(active), Some(data)) = (&mut conn.transfer, &conn.data) else {
+        let (Some(active), Some(data)) = (&mut conn.transfer, &mut conn.data) else {
             return;
         };
         if active.opening.is_some() {
@@ -160,7 +366,7 @@ impl EventLoop {
                     Flow::Send(_) => {
                         // Stream mode: closing the data connection marks the
                         // end of the file (RFC 959 §3.4.1).
-                        let _ = data.shutdown(Shutdown::Write);
+                        data.close_write();
                         self.drop_data(key);
                         self.end_transfer(
                             key,
@@ -175,11 +381,16 @@ impl EventLoop {
                             sink,
                             since: Instant::now(),
                         };
+                        // A TLS client waits for our close_notify too
+                        // (Python's unwrap() does).
+                        data.close_write();
                         // The data connection's round-trip estimate comes
                         // from its handshake (the server sent nothing else
-                        // on it), so no delayed ACK inflates it.
-                        let rtt = crate::settle::rtt(data);
-                        self.drop_data(key);
+                        // on it, unless TLS), so no delayed ACK inflates it.
+                        let rtt = crate::settle::rtt(data.socket());
+                        // The passive listener stays open until the final
+                        // reply: a second connection still aborts.
+                        self.drop_data_stream(key);
                         self.upload_ended(key, rtt);
                     }
                     Flow::Settling { .. } | Flow::Committing => {}
@@ -354,6 +565,17 @@ impl EventLoop {
                 "transfer aborted: control connection closed",
             ),
         );
+    }
+
+    /// Closes the data connection only, keeping the passive listener.
+    pub(super) fn drop_data_stream(&mut self, key: usize) {
+        let registry = self.poll.registry();
+        if let Some(conn) = self.conns.get_mut(key) {
+            if let Some(mut d) = conn.data.take() {
+                let _ = registry.deregister(&mut d);
+            }
+            conn.timers[Kind::Stall as usize].want = None;
+        }
     }
 
     pub(super) fn drop_data(&mut self, key: usize) {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use ftpsh_core::command::transfer_error_reply;
 use ftpsh_core::{
-    Outcome, Registry, Reply, ReplyCode, ServerConfig, Session, Transfer, UploadSink,
+    Outcome, Protection, Registry, Reply, ReplyCode, ServerConfig, Session, Transfer, UploadSink,
 };
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -34,6 +34,7 @@ use slab::Slab;
 use crate::DaemonConfig;
 use crate::control::{Context, Control, Dispatch, OUTPUT_CAP};
 use crate::metrics::Metrics;
+use crate::stream::Stream;
 use crate::timer::{KINDS, Kind, Slot, Timers};
 use crate::transfer::{Pump, RECV_BUFFER, Source, pump_receive, pump_send};
 use crate::workers::{ConnId, Done, Job, Workers};
@@ -52,6 +53,7 @@ const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 const PRECISE: Token = Token(usize::MAX - 3);
+const IMPLICIT: Token = Token(usize::MAX - 4);
 
 /// Request bytes read from one control connection per turn.
 const CONTROL_BUDGET: usize = 64 * 1024;
@@ -127,8 +129,33 @@ struct Active {
 /// One client: its control connection and everything hanging off it.
 struct Conn {
     generation: u64,
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
+    /// `AUTH TLS` was accepted: start TLS once its `234` is written.
+    start_tls: bool,
+    /// This control connection's TLS configuration (its own ticket key and
+    /// session cache, see [`crate::tls::session_config`]), also used for its
+    /// data connections; `None` until TLS starts.
+    tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// The same without TLS 1.3 session tickets, for upload data
+    /// connections (made on first use; see `check_data_tls`).
+    tls_upload_config: Option<Arc<rustls::ServerConfig>>,
+    /// Random, per control connection; carried in every TLS session ticket
+    /// issued to this client, so a data connection that resumes a session
+    /// can be checked to resume *this* one (RFC 4217 §10).
+    tls_binding: [u8; 16],
+    /// Data connections get TLS (`PROT P`): the session's level, as of the
+    /// last command that returned it.
+    data_private: bool,
+    /// The accepted data connection is to be protected (it was accepted
+    /// under `PROT P`); its TLS starts in `check_data_tls`.
+    data_tls: bool,
+    /// The data connection passed the TLS binding check (or is plain).
+    data_checked: bool,
+    /// A second connection reached the passive listener before a transfer
+    /// started, or its TLS check failed: the next transfer is refused with
+    /// this reply.
+    data_conflict: Option<Reply>,
     /// `None` while a worker runs a command with it.
     /// Boxed so it moves to and from workers as one pointer.
     session: Option<Box<Session>>,
@@ -158,7 +185,7 @@ struct Conn {
     /// failed login allowed).
     delayed_close: bool,
     passive: Option<TcpListener>,
-    data: Option<TcpStream>,
+    data: Option<Stream>,
     transfer: Option<Active>,
     timers: [Slot; KINDS],
     /// Already on the ready list, per part.
@@ -201,6 +228,8 @@ impl Conn {
 pub(crate) struct Parts {
     pub poll: Poll,
     pub listener: TcpListener,
+    /// The implicit-TLS listener, if configured.
+    pub implicit: Option<TcpListener>,
     pub waker: Arc<Waker>,
     pub stop: Arc<AtomicBool>,
     pub config: DaemonConfig,
@@ -212,17 +241,34 @@ pub(crate) struct Parts {
 }
 
 impl Parts {
-    pub(crate) fn bind(config: DaemonConfig, registry: Registry) -> io::Result<Self> {
+    pub(crate) fn bind(mut config: DaemonConfig, registry: Registry) -> io::Result<Self> {
+        config.server.tls.available = config.tls.is_some();
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let implicit = match config.implicit_tls_listen {
+            Some(_) if config.tls.is_none() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "an implicit-TLS listener needs a certificate and key",
+                ));
+            }
+            Some(addr) => {
+                let mut l = TcpListener::bind(addr)?;
+                poll.registry()
+                    .register(&mut l, IMPLICIT, Interest::READABLE)?;
+                Some(l)
+            }
+            None => None,
+        };
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let xferlog = config.xferlog.as_deref().map(XferLog::open).transpose()?;
         let (reload_tx, reload_rx) = crossbeam_channel::unbounded();
         Ok(Self {
             poll,
             listener,
+            implicit,
             waker,
             stop: Arc::new(AtomicBool::new(false)),
             config,
@@ -232,6 +278,10 @@ impl Parts {
             reload_tx,
             reload_rx,
         })
+    }
+
+    pub(crate) fn implicit_addr(&self) -> Option<SocketAddr> {
+        self.implicit.as_ref().and_then(|l| l.local_addr().ok())
     }
 }
 
@@ -336,6 +386,7 @@ impl PreciseWake {
 pub(crate) struct EventLoop {
     poll: Poll,
     listener: Option<TcpListener>,
+    implicit: Option<TcpListener>,
     accept_retry: Option<Instant>,
     /// When a failed `accept` was last logged, and the failures since.
     accept_warned: Option<Instant>,
@@ -382,6 +433,7 @@ impl EventLoop {
         Ok(Self {
             poll: parts.poll,
             listener: Some(parts.listener),
+            implicit: parts.implicit,
             accept_retry: None,
             accept_warned: None,
             accept_failures: 0,
@@ -432,7 +484,8 @@ impl EventLoop {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(false),
+                    IMPLICIT => self.accept(true),
                     WAKER => {}
                     PRECISE => self.precise.drain(),
                     SIGNALS => {
@@ -459,14 +512,22 @@ impl EventLoop {
 
     // ---- accepting control connections ----
 
-    fn accept(&mut self) {
-        self.accept_retry = None;
+    /// Accepts control connections on the plain listener or, with
+    /// `implicit`, on the implicit-TLS one. A retry armed by a failed
+    /// `accept` stays armed (it may be the other listener's); the timer
+    /// clears it before retrying both.
+    fn accept(&mut self, implicit: bool) {
         loop {
-            let Some(listener) = &self.listener else {
+            let listener = if implicit {
+                &self.implicit
+            } else {
+                &self.listener
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer),
+                Ok((stream, peer)) => self.admit(stream, peer, implicit),
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => {}
                 Err(e) => {
@@ -500,10 +561,15 @@ impl EventLoop {
         self.accept_failures = 0;
     }
 
-    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, implicit: bool) {
         if self.conns.len() >= self.config.max_sessions {
             tracing::warn!(%peer, "refused: too many connections");
-            refuse(&mut stream, "too many connections");
+            // An implicit-TLS client could not read a clear-text 421.
+            if implicit {
+                let _ = stream.shutdown(Shutdown::Both);
+            } else {
+                refuse(&mut stream, "too many connections");
+            }
             self.metrics.refused("too-many");
             return;
         }
@@ -537,12 +603,14 @@ impl EventLoop {
             return;
         }
         self.next_generation += 1;
-        let session = Session::new(
+        let mut session = Session::new(
             self.server_config.clone(),
             self.registry.clone(),
             peer,
             local,
         );
+        let tls_binding: [u8; 16] = rand::random();
+        session.tls.control = implicit;
         let mut control = Control::new();
         control.queue(&Reply::new(
             ReplyCode::SERVICE_READY,
@@ -550,8 +618,18 @@ impl EventLoop {
         ));
         entry.insert(Conn {
             generation: self.next_generation,
-            stream,
+            stream: Stream::plain(stream),
             peer,
+            // Implicit TLS: the handshake starts before the banner (which
+            // waits in the TLS buffer until it completes).
+            start_tls: false,
+            tls_config: None,
+            tls_upload_config: None,
+            tls_binding,
+            data_private: false,
+            data_tls: false,
+            data_checked: false,
+            data_conflict: None,
             session: Some(Box::new(session)),
             verb: String::new(),
             arg: None,
@@ -574,7 +652,22 @@ impl EventLoop {
         self.metrics.set_sessions(self.conns.len());
         tracing::debug!(%peer, key, "connected");
         self.touch(key);
+        if implicit && !self.start_control_tls(key) {
+            return;
+        }
         self.drive_control(key);
+    }
+
+    /// A TLS handshake on the control connection must finish within the
+    /// data timeout (the stall timer is free: no transfer runs before it),
+    /// so a client that stalls it costs a slot no longer than that.
+    fn arm_handshake_timer(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            let id = conn.id(key);
+            let at = Instant::now() + self.config.data_timeout;
+            self.timers
+                .set(id, Kind::Stall, &mut conn.timers[Kind::Stall as usize], at);
+        }
     }
 
     // ---- readiness events ----
@@ -635,7 +728,10 @@ impl EventLoop {
     // ---- shutdown ----
 
     fn shutdown(&mut self) {
-        if let Some(mut l) = self.listener.take() {
+        for mut l in [self.listener.take(), self.implicit.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.poll.registry().deregister(&mut l);
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();

@@ -8,7 +8,9 @@ impl EventLoop {
     pub(super) fn run_timers(&mut self) {
         let now = Instant::now();
         if self.accept_retry.is_some_and(|at| at <= now) {
-            self.accept();
+            self.accept_retry = None;
+            self.accept(false);
+            self.accept(true);
         }
         while let Some((id, kind, at)) = self.timers.pop_due(now) {
             let Some(conn) = self
@@ -109,6 +111,13 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        if conn.stream.is_handshaking() {
+            // The control connection's TLS handshake did not finish in time:
+            // no reply is possible (nothing is protected yet), just close.
+            tracing::debug!(peer = %conn.peer, "TLS handshake timed out");
+            self.close(key);
+            return;
+        }
         let started = conn.transfer.as_ref().is_some_and(|t| t.opening.is_none());
         if !started || conn.committing() {
             return;
