@@ -11,6 +11,7 @@
 //! user: alice             # embedded: the account to create; URL: overrides its user
 //! password: secret        # embedded: its password (default random); URL: the login password
 //! banner: Hello           # embedded only: the 220 greeting
+//! tls: true               # embedded only: FTPS required, certificate generated at start
 //! remote_files:           # embedded only: files in the server root before the steps
 //!   - file: docs/readme.txt
 //!     text: "hello\n"
@@ -110,6 +111,9 @@ pub struct Script {
     /// The embedded server's greeting.
     #[serde(default)]
     pub banner: Option<String>,
+    /// The embedded server requires FTPS (RFC 4217).
+    #[serde(default)]
+    pub tls: bool,
     /// Files in the embedded server's root.
     #[serde(default)]
     pub remote_files: Vec<FileSpec>,
@@ -555,6 +559,11 @@ pub fn parse(text: &str) -> Result<Script, ScriptError> {
                 "banner needs `server: embedded`".to_owned(),
             ));
         }
+        if script.tls {
+            return Err(ScriptError::Invalid(
+                "tls needs `server: embedded` (a URL says ftpes:// or ftps://)".to_owned(),
+            ));
+        }
     }
     if script.steps.is_empty() {
         return Err(ScriptError::Invalid(
@@ -636,6 +645,7 @@ pub fn run(script: &Script, out: &mut dyn Write) -> Result<u8, ScriptError> {
                     .unwrap_or_else(|| DEFAULT_USER.to_owned()),
                 password: script.password.clone(),
                 banner: script.banner.clone(),
+                tls: script.tls,
             };
             let server = EmbeddedServer::start(&spec)
                 .map_err(|e| ScriptError::Setup(format!("embedded server: {e}")))?;

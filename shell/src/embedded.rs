@@ -49,6 +49,9 @@ pub struct EmbeddedSpec {
     pub password: Option<String>,
     /// The `220` greeting, if not the daemon's default.
     pub banner: Option<String>,
+    /// Serve FTPS only (`--require-tls`) with a certificate for 127.0.0.1
+    /// generated at start; the shell trusts exactly that certificate.
+    pub tls: bool,
 }
 
 impl Default for EmbeddedSpec {
@@ -57,6 +60,7 @@ impl Default for EmbeddedSpec {
             user: DEFAULT_USER.to_owned(),
             password: None,
             banner: None,
+            tls: false,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct EmbeddedServer {
     root: tempfile::TempDir,
     user: String,
     password: String,
+    /// With [`EmbeddedSpec::tls`]: how the shell reaches it.
+    tls: Option<crate::tls::ClientTls>,
 }
 
 impl std::fmt::Debug for EmbeddedServer {
@@ -110,17 +116,42 @@ impl EmbeddedServer {
         if let Some(banner) = &spec.banner {
             server.banner = banner.clone();
         }
-        let config = DaemonConfig {
+        let mut config = DaemonConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             server,
             ..DaemonConfig::default()
         };
+        let mut tls = None;
+        if spec.tls {
+            let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+                .map_err(io::Error::other)?;
+            let cert_pem = cert.cert.pem();
+            let key_pem = cert.signing_key.serialize_pem();
+            config.tls = Some(
+                ftpsh_daemon::tls::server_config_from_pem(cert_pem.as_bytes(), key_pem.as_bytes())
+                    .map_err(io::Error::other)?,
+            );
+            // Not --require-tls-session-reuse: the shell's rustls uses each
+            // TLS 1.3 ticket once, and this server sends none on uploads
+            // (see ftpsh-daemon's tls module), so a long run of uploads
+            // would run out of tickets. Resumed sessions are still checked
+            // to be this session's.
+            config.server.tls.required = true;
+            tls = Some(
+                crate::tls::ClientTls::trusting_pem(
+                    crate::tls::TlsMode::Explicit,
+                    cert_pem.as_bytes(),
+                )
+                .map_err(io::Error::other)?,
+            );
+        }
         let handle = Server::bind(config, registry()?)?.spawn()?;
         Ok(Self {
             handle: Some(handle),
             root,
             user: spec.user.clone(),
             password,
+            tls,
         })
     }
 
@@ -145,6 +176,12 @@ impl EmbeddedServer {
     /// The password.
     pub fn password(&self) -> &str {
         &self.password
+    }
+
+    /// With [`EmbeddedSpec::tls`]: the client TLS setup that trusts this
+    /// server's generated certificate.
+    pub fn client_tls(&self) -> Option<&crate::tls::ClientTls> {
+        self.tls.as_ref()
     }
 
     /// Stops the server (sending `421` to any session) and joins its

@@ -13,7 +13,9 @@
 //! [`repl`] talks to a terminal, [`signals`] turns SIGINT/SIGTERM/SIGHUP
 //! into interrupts or a clean exit, [`embedded`] starts the in-process
 //! `ftpshd` used when no server is named (with the `HASH` plugin linked
-//! in), and [`verify`] hashes transfers as they stream for `--verify`.
+//! in), [`verify`] hashes transfers as they stream for `--verify`, and
+//! [`tls`] holds FTPS: URL schemes, certificate trust, the rustls
+//! connector.
 //!
 //! The main trade-off: the shell is synchronous — one control connection,
 //! one command at a time, transfers pumped in 64 KiB chunks on the calling
@@ -34,6 +36,7 @@ pub mod progress;
 pub mod repl;
 pub mod shell;
 pub mod signals;
+pub mod tls;
 pub mod url;
 pub mod verbs;
 pub mod verify;

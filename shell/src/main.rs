@@ -32,7 +32,9 @@ Exit codes: 0 everything as expected, 1 a command or step failed,
 struct Cli {
     // `help` rather than a doc comment: rustdoc would read the brackets
     // as links.
-    #[arg(help = "Server to connect to at start: ftp://USER[:PASSWORD]@HOST[:PORT]/[PATH]")]
+    #[arg(
+        help = "Server to connect to at start: ftp://USER[:PASSWORD]@HOST[:PORT]/[PATH] (ftpes:// explicit FTPS, ftps:// implicit)"
+    )]
     url: Option<String>,
     /// Run these commands (separated by `;`) and exit.
     // A leading `-` is the "may fail" prefix, not an option.
@@ -59,6 +61,17 @@ struct Cli {
     /// is lost (reset, or 421), pausing 1 s, 2 s, 4 s, … in between.
     #[arg(long, value_name = "N", default_value_t = ftpsh_shell::shell::DEFAULT_RETRIES)]
     retries: u32,
+    /// Require explicit FTPS (AUTH TLS) for an ftp:// URL; ftpes:// and
+    /// ftps:// (implicit, port 990) need no flag. Without a URL, the
+    /// embedded server requires FTPS.
+    #[arg(long)]
+    tls: bool,
+    /// Also trust the CA certificate(s) in this PEM file.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (warns on stderr).
+    #[arg(long)]
+    insecure: bool,
     /// Print a completion script for this shell and exit.
     #[arg(long, value_name = "SHELL", exclusive = true)]
     completions: Option<clap_complete::Shell>,
@@ -121,6 +134,11 @@ fn run() -> anyhow::Result<ExitCode> {
     }
     let cwd = std::env::current_dir().context("current directory")?;
     let mut shell = Shell::new(opts, cwd);
+    shell.set_tls_flags(ftpsh_shell::tls::TlsFlags {
+        require: cli.tls,
+        ca_file: cli.ca_file.clone(),
+        insecure: cli.insecure,
+    });
     if io::stdin().is_terminal() {
         shell.set_password_prompt(Box::new(|p: &str| repl::prompt_password(p)));
     }

@@ -209,6 +209,8 @@ pub struct Shell {
     /// command: the remote directory to return to on reconnect.
     lost_in: Option<String>,
     password_prompt: Option<PasswordPrompt>,
+    /// `--tls`, `--ca-file`, `--insecure` (see [`crate::tls`]).
+    tls_flags: crate::tls::TlsFlags,
     exit: bool,
 }
 
@@ -242,6 +244,7 @@ impl Shell {
             login: None,
             lost_in: None,
             password_prompt: None,
+            tls_flags: crate::tls::TlsFlags::default(),
             exit: false,
         }
     }
@@ -258,9 +261,22 @@ impl Shell {
             user: server.user().to_owned(),
             password: Some(server.password().to_owned()),
             banner: None,
+            tls: server.client_tls().is_some(),
         });
         crate::signals::remove_on_exit(server.root());
         self.embedded = Some(server);
+    }
+
+    /// Sets the FTPS flags used by every later `connme`. With `--tls`, the
+    /// embedded server (not started yet) requires FTPS too.
+    pub fn set_tls_flags(&mut self, flags: crate::tls::TlsFlags) {
+        if flags.require
+            && self.embedded.is_none()
+            && let ServerChoice::Embedded(spec) = &mut self.server
+        {
+            spec.tls = true;
+        }
+        self.tls_flags = flags;
     }
 
     /// Installs the terminal password prompt.

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use thiserror::Error;
 
+use crate::tls::TlsMode;
+
 /// The default FTP control port (RFC 959).
 pub const DEFAULT_PORT: u16 = 21;
 
@@ -23,6 +25,8 @@ pub struct FtpUrl {
     pub port: u16,
     /// Initial remote directory, if any (without the leading `/`).
     pub path: Option<String>,
+    /// FTPS from the scheme: `ftpes://` explicit, `ftps://` implicit.
+    pub tls: TlsMode,
 }
 
 impl fmt::Debug for FtpUrl {
@@ -33,6 +37,7 @@ impl fmt::Debug for FtpUrl {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("path", &self.path)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -40,8 +45,8 @@ impl fmt::Debug for FtpUrl {
 /// An unusable URL.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlError {
-    /// Not `ftp://…`.
-    #[error("{0:?}: expected ftp://[USER[:PASSWORD]@]HOST[:PORT][/PATH]")]
+    /// Not `ftp://…`, `ftpes://…` or `ftps://…`.
+    #[error("{0:?}: expected ftp://, ftpes:// or ftps://[USER[:PASSWORD]@]HOST[:PORT][/PATH]")]
     Scheme(String),
     /// No host.
     #[error("{0:?}: no host")]
@@ -81,10 +86,14 @@ impl FtpUrl {
     /// # Errors
     /// [`UrlError`].
     pub fn parse(url: &str) -> Result<Self, UrlError> {
-        let rest = match url.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ftp") => rest,
-            Some(_) => return Err(UrlError::Scheme(url.to_owned())),
-            None => url,
+        let (tls, rest) = match url.split_once("://") {
+            Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+                "ftp" => (TlsMode::Off, rest),
+                "ftpes" => (TlsMode::Explicit, rest),
+                "ftps" => (TlsMode::Implicit, rest),
+                _ => return Err(UrlError::Scheme(url.to_owned())),
+            },
+            None => (TlsMode::Off, url),
         };
         let (authority, path) = match rest.split_once('/') {
             Some((a, p)) => (a, Some(p)),
@@ -116,6 +125,7 @@ impl FtpUrl {
             return Err(UrlError::NoHost(url.to_owned()));
         }
         let port = match port {
+            None | Some("") if tls == TlsMode::Implicit => crate::tls::IMPLICIT_PORT,
             None | Some("") => DEFAULT_PORT,
             Some(p) => p
                 .parse::<u16>()
@@ -133,6 +143,7 @@ impl FtpUrl {
             host: host.to_owned(),
             port,
             path,
+            tls,
         })
     }
 
@@ -152,7 +163,12 @@ impl FtpUrl {
             .as_deref()
             .map(|u| format!("{u}@"))
             .unwrap_or_default();
-        format!("ftp://{user}{}/", self.host_port())
+        let scheme = match self.tls {
+            TlsMode::Off => "ftp",
+            TlsMode::Explicit => "ftpes",
+            TlsMode::Implicit => "ftps",
+        };
+        format!("{scheme}://{user}{}/", self.host_port())
     }
 }
 
@@ -199,6 +215,19 @@ pub fn netrc_file_lookup(home: &Path, host: &str, user: Option<&str>) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_schemes() {
+        let u = FtpUrl::parse("ftpes://alice@example.org/").unwrap();
+        assert_eq!((u.tls, u.port), (TlsMode::Explicit, 21));
+        assert_eq!(u.display(), "ftpes://alice@example.org:21/");
+        let u = FtpUrl::parse("FTPS://example.org").unwrap();
+        assert_eq!((u.tls, u.port), (TlsMode::Implicit, 990));
+        let u = FtpUrl::parse("ftps://example.org:2990").unwrap();
+        assert_eq!(u.port, 2990);
+        assert_eq!(FtpUrl::parse("example.org").unwrap().tls, TlsMode::Off);
+        assert!(FtpUrl::parse("sftp://example.org").is_err());
+    }
 
     #[test]
     fn parse_table() {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ftpsh_core::{Reply, ReplyCode};
 use suppaftp::types::{FileType, Response};
-use suppaftp::{FtpError, FtpStream, Mode, Status};
+use suppaftp::{FtpError, Mode, RustlsFtpStream, Status};
 use thiserror::Error;
 
 use crate::format::{Entry, Kind};
@@ -61,6 +61,11 @@ pub struct Settings {
     /// Set by Ctrl-C: checked between connect attempts and by the transfer
     /// loops, which then send `ABOR`.
     pub interrupt: Arc<AtomicBool>,
+    /// FTPS (see [`crate::tls`]): explicit or implicit TLS, with the
+    /// client configuration shared by the control connection and every
+    /// data connection (and reconnect) so TLS sessions resume. `None`:
+    /// plain FTP.
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl Default for Settings {
@@ -69,6 +74,7 @@ impl Default for Settings {
             timeout: DEFAULT_TIMEOUT,
             canceller: Arc::new(Canceller::new()),
             interrupt: Arc::new(AtomicBool::new(false)),
+            tls: None,
         }
     }
 }
@@ -122,6 +128,10 @@ pub enum RemoteError {
     /// has no HASH command`); nothing was sent for the operation itself.
     #[error("{0}")]
     Unsupported(String),
+    /// TLS failed: the handshake, or the server's certificate
+    /// (`TLS with HOST: REASON`).
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl RemoteError {
@@ -185,6 +195,10 @@ fn map_err(e: FtpError) -> RemoteError {
         FtpError::DataConnectionAlreadyOpen => {
             RemoteError::Protocol("a data connection is already open".to_owned())
         }
+        // suppaftp wraps a connector error in a second "Secure error: ".
+        FtpError::SecureError(e) => {
+            RemoteError::Tls(e.trim_start_matches("Secure error: ").to_owned())
+        }
     }
 }
 
@@ -245,7 +259,8 @@ const ANY_STATUS: &[Status] = &[
 
 /// One logged-in (or logging-in) control connection.
 pub struct Connection {
-    ftp: FtpStream,
+    /// suppaftp's rustls-capable client; without TLS it speaks plain FTP.
+    ftp: RustlsFtpStream,
     settings: Settings,
     /// This connection's id in the [`Canceller`].
     id: u64,
@@ -280,31 +295,40 @@ impl Connection {
     /// reply wait at most `settings.timeout`; Ctrl-C (the interrupt flag)
     /// stops the connect between attempts of at most 250 ms, and the
     /// canceller reaches every later wait. This is the one place a
-    /// connection is set up (TLS would wrap the stream here).
+    /// connection is set up: with `settings.tls`, implicit TLS from the
+    /// first byte or `AUTH TLS` after the greeting, then `PBSZ 0` and
+    /// `PROT P` (RFC 4217).
     ///
     /// # Errors
     /// [`RemoteError::ConnectionLost`] when no address accepts the
     /// connection, [`RemoteError::TimedOut`], [`RemoteError::Interrupted`],
     /// [`RemoteError::Reply`] for a greeting other than 220 (e.g. `421`
-    /// when the server is full).
+    /// when the server is full) or a refused `AUTH TLS`/`PBSZ`/`PROT`,
+    /// [`RemoteError::Tls`] for a failed handshake or an untrusted
+    /// certificate.
     pub fn open(host: &str, port: u16, settings: &Settings) -> Result<Self, RemoteError> {
         let addrs: Vec<_> = (host, port)
             .to_socket_addrs()
             .map_err(RemoteError::ConnectionLost)?
             .collect();
-        let stream = connect_any(&addrs, settings)?;
-        stream
-            .set_read_timeout(Some(settings.timeout))
-            .and_then(|()| stream.set_write_timeout(Some(settings.timeout)))
-            .map_err(RemoteError::ConnectionLost)?;
         let id = settings.canceller.new_id();
-        settings.canceller.register(id, false, &stream);
-        let host_port = match stream.peer_addr() {
-            Ok(a) => a.to_string(),
-            Err(_) => format!("{host}:{port}"),
+        let implicit = settings
+            .tls
+            .as_ref()
+            .filter(|t| t.mode == crate::tls::TlsMode::Implicit);
+        let ftp = match implicit {
+            Some(tls) => crate::tls::connect_implicit(&addrs, host, tls, settings.timeout)
+                .map_err(map_err)
+                .inspect(|ftp| settings.canceller.register(id, false, &ftp.get_ref())),
+            None => connect_any(&addrs, settings).and_then(|stream| {
+                stream
+                    .set_read_timeout(Some(settings.timeout))
+                    .and_then(|()| stream.set_write_timeout(Some(settings.timeout)))
+                    .map_err(RemoteError::ConnectionLost)?;
+                settings.canceller.register(id, false, &stream);
+                RustlsFtpStream::connect_with_stream(stream).map_err(map_err)
+            }),
         };
-        let data_settings = settings.clone();
-        let ftp = FtpStream::connect_with_stream(stream).map_err(map_err);
         let ftp = match ftp {
             Ok(ftp) => ftp,
             Err(e) => {
@@ -312,7 +336,12 @@ impl Connection {
                 return Err(e);
             }
         };
-        let mut ftp = ftp.passive_stream_builder(move |addr: SocketAddr| {
+        let host_port = match ftp.get_ref().peer_addr() {
+            Ok(a) => a.to_string(),
+            Err(_) => format!("{host}:{port}"),
+        };
+        let data_settings = settings.clone();
+        let ftp = ftp.passive_stream_builder(move |addr: SocketAddr| {
             let s = TcpStream::connect_timeout(&addr, data_settings.timeout)
                 .map_err(FtpError::ConnectionError)?;
             let _ = s.set_read_timeout(Some(data_settings.timeout));
@@ -320,6 +349,20 @@ impl Connection {
             data_settings.canceller.register(id, true, &s);
             Ok(s)
         });
+        let explicit = settings
+            .tls
+            .as_ref()
+            .filter(|t| t.mode == crate::tls::TlsMode::Explicit);
+        let mut ftp = match explicit {
+            Some(tls) => match ftp.into_secure(tls.connector(settings.timeout), host) {
+                Ok(ftp) => ftp,
+                Err(e) => {
+                    settings.canceller.forget(id);
+                    return Err(map_err(e));
+                }
+            },
+            None => ftp,
+        };
         // Servers behind NAT announce an unreachable address in 227; the
         // control connection's peer is the one that works.
         ftp.set_passive_nat_workaround(true);
@@ -347,6 +390,11 @@ impl Connection {
     /// The settings the connection was opened with.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// How this connection uses TLS, if it does.
+    pub fn tls_mode(&self) -> Option<crate::tls::TlsMode> {
+        self.settings.tls.as_ref().map(|t| t.mode)
     }
 
     /// The `220` greeting.
@@ -634,7 +682,7 @@ impl Connection {
     /// server rejects `EPSV` as unknown (500/502).
     fn with_data<T>(
         &mut self,
-        mut f: impl FnMut(&mut FtpStream) -> Result<T, FtpError>,
+        mut f: impl FnMut(&mut RustlsFtpStream) -> Result<T, FtpError>,
     ) -> Result<T, RemoteError> {
         self.settings.canceller.forget_data(self.id);
         match f(&mut self.ftp) {

@@ -229,6 +229,11 @@ impl Connection {
                 }
             }
         }
+        // Over TLS: close_notify and read the server's, taking in the
+        // session tickets it sent (the next data connection resumes with
+        // one) and leaving no unread bytes that would turn the close into
+        // a reset.
+        crate::tls::close_upload(stream.get_mut(), crate::tls::CLOSE_TIMEOUT);
         self.release_data();
         stream.finish().map_err(map_err)?;
         Ok(total)

@@ -26,6 +26,8 @@ pub(super) struct Login {
     port: u16,
     user: String,
     password: String,
+    /// The FTPS setup, so a reconnect is protected (and resumes) alike.
+    tls: Option<crate::tls::ClientTls>,
 }
 
 impl Shell {
@@ -36,9 +38,14 @@ impl Shell {
         user_flag: Option<&str>,
         out: &mut dyn Write,
     ) -> Result<(), CmdError> {
+        // TLS from the URL's scheme (ftpes://, ftps://), else --tls; the
+        // embedded server brings its own.
+        let mut tls_mode = crate::tls::TlsMode::Off;
+        let mut embedded_tls = None;
         let (mut user, mut password, host, port, path, label, embedded) = match url {
             Some(u) => {
                 let url = FtpUrl::parse(u).map_err(|e| CmdError::usage("connme", e))?;
+                tls_mode = url.tls;
                 let label = url.display();
                 (
                     url.user,
@@ -52,6 +59,7 @@ impl Shell {
             }
             None => match self.server.clone() {
                 ServerChoice::Url(url) => {
+                    tls_mode = url.tls;
                     let label = url.display();
                     (
                         url.user,
@@ -66,6 +74,7 @@ impl Shell {
                 ServerChoice::Embedded(spec) => {
                     let deterministic = self.opts.deterministic;
                     let server = self.ensure_embedded(&spec, out)?;
+                    embedded_tls = server.client_tls().cloned();
                     let addr = server.addr();
                     let label = if deterministic {
                         "embedded server".to_owned()
@@ -114,8 +123,18 @@ impl Shell {
             Some(p) => p,
             None => self.find_password(&host, &user)?,
         };
-        let mut conn = Connection::open(&host, port, &self.settings)
-            .map_err(|e| self.connect_err(&label, &e))?;
+        if tls_mode == crate::tls::TlsMode::Off && self.tls_flags.require {
+            tls_mode = crate::tls::TlsMode::Explicit;
+        }
+        let tls = match embedded_tls {
+            Some(t) => Some(t),
+            None => crate::tls::ClientTls::new(tls_mode, &self.tls_flags)
+                .map_err(|e| self.connect_err(&label, &RemoteError::Tls(e.to_string())))?,
+        };
+        let mut settings = self.settings.clone();
+        settings.tls = tls.clone();
+        let mut conn =
+            Connection::open(&host, port, &settings).map_err(|e| self.connect_err(&label, &e))?;
         let login = match conn.login(&user, &password) {
             Ok(reply) => reply,
             Err(e) => {
@@ -134,6 +153,9 @@ impl Shell {
         };
         say!(chatter, "connected to {label}");
         print_reply(chatter, conn.banner());
+        if let Some(mode) = conn.tls_mode() {
+            say!(chatter, "{}", crate::tls::describe_mode(mode));
+        }
         say!(chatter, "{}", reply_line(&login));
         self.cache.clear();
         self.conn = Some(conn);
@@ -142,6 +164,7 @@ impl Shell {
             port,
             user: user.clone(),
             password: password.clone(),
+            tls,
         });
         if let Some(path) = path {
             let r = self.conn("connme")?.cd(&path).map(str::to_owned);
@@ -176,7 +199,9 @@ impl Shell {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let fresh = Connection::open(&login.host, login.port, &self.settings).and_then(|mut c| {
+        let mut settings = self.settings.clone();
+        settings.tls = login.tls.clone();
+        let fresh = Connection::open(&login.host, login.port, &settings).and_then(|mut c| {
             c.login(&login.user, &login.password)?;
             if c.cwd() != cwd {
                 c.cd(cwd)?;

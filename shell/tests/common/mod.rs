@@ -78,6 +78,7 @@ pub fn embedded() -> Server {
         user: "alice".into(),
         password: Some("s3cret".into()),
         banner: None,
+        tls: false,
     })
     .unwrap();
     fixture(server.root());
@@ -231,6 +232,12 @@ fn is_root() -> bool {
 /// is not installed (or, since vsftpd chroots anonymous users, when the
 /// tests do not run as root).
 pub fn vsftpd() -> Option<Server> {
+    vsftpd_with("")
+}
+
+/// [`vsftpd`] with `extra` lines appended to its configuration (each ending
+/// in a newline).
+pub fn vsftpd_with(extra: &str) -> Option<Server> {
     let Some(binary) = vsftpd_binary() else {
         println!("SKIP: vsftpd is not installed (apt-get install vsftpd)");
         return None;
@@ -263,7 +270,7 @@ pub fn vsftpd() -> Option<Server> {
                  anon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\n\
                  anon_mkdir_write_enable=YES\nanon_other_write_enable=YES\nanon_umask=022\n\
                  anon_world_readable_only=NO\npasv_enable=YES\nseccomp_sandbox=NO\n\
-                 xferlog_enable=NO\nsecure_chroot_dir={empty}\n",
+                 xferlog_enable=NO\nsecure_chroot_dir={empty}\n{extra}",
                 root = root.display(),
                 empty = empty.display()
             ),
@@ -546,4 +553,86 @@ pub fn proftpd() -> Option<Server> {
         c.arg("-n").arg("-q").arg("-c").arg(&conf);
         c
     }))
+}
+
+/// A self-signed certificate for `127.0.0.1` and `localhost`: the PEM files
+/// `cert.pem` and `key.pem` in a temp dir that lives as long as the value.
+pub struct TestCert {
+    dir: tempfile::TempDir,
+}
+
+impl TestCert {
+    /// Generates one with rcgen.
+    pub fn new() -> Self {
+        let key = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+        ])
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cert.pem"), key.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.signing_key.serialize_pem()).unwrap();
+        // vsftpd drops privileges before reading them in some builds.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        Self { dir }
+    }
+
+    /// The certificate (also the CA to trust).
+    pub fn cert(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    /// The private key.
+    pub fn key(&self) -> PathBuf {
+        self.dir.path().join("key.pem")
+    }
+}
+
+/// vsftpd with FTPS required for anonymous logins and data
+/// (`force_anon_*_ssl`) and `require_ssl_reuse=YES`, or `None` as [`vsftpd`].
+pub fn vsftpd_tls(cert: &TestCert) -> Option<Server> {
+    vsftpd_with(&format!(
+        "ssl_enable=YES\nallow_anon_ssl=YES\nforce_anon_logins_ssl=YES\n\
+         force_anon_data_ssl=YES\nrequire_ssl_reuse=YES\nssl_tlsv1=YES\n\
+         rsa_cert_file={}\nrsa_private_key_file={}\n",
+        cert.cert().display(),
+        cert.key().display()
+    ))
+}
+
+const PYFTPDLIB_TLS: &str = r#"
+import sys, logging
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+logging.basicConfig(level=logging.ERROR)
+auth = DummyAuthorizer()
+auth.add_user("user", "12345", sys.argv[1], perm="elradfmw")
+TLS_FTPHandler.authorizer = auth
+TLS_FTPHandler.certfile = "CERT"
+TLS_FTPHandler.keyfile = "KEY"
+TLS_FTPHandler.tls_control_required = True
+TLS_FTPHandler.tls_data_required = True
+server = FTPServer(("127.0.0.1", 0), TLS_FTPHandler)
+print(server.address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// pyftpdlib's `TLS_FTPHandler` requiring TLS on control and data
+/// connections, or `None` when Python, pyftpdlib or pyOpenSSL is missing.
+pub fn pyftpdlib_tls(cert: &TestCert) -> Option<Server> {
+    let have = Command::new("python3")
+        .args(["-c", "import OpenSSL"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        println!("SKIP: pyOpenSSL is not installed (pip install pyopenssl)");
+        return None;
+    }
+    let script = PYFTPDLIB_TLS
+        .replace("CERT", &cert.cert().display().to_string())
+        .replace("KEY", &cert.key().display().to_string());
+    // `python_server` takes a &'static name and any script text.
+    python_server("pyftpdlib TLS_FTPHandler", &script)
 }
