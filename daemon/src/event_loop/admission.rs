@@ -73,6 +73,15 @@ impl EventLoop {
         if new.xferlog != self.config.xferlog {
             tracing::warn!("reload: the xferlog path needs a restart, unchanged");
         }
+        if new.implicit_tls_listen != self.config.implicit_tls_listen {
+            tracing::warn!("reload: implicit_tls_listen needs a restart, unchanged");
+        }
+        if self.implicit.is_some() && new.tls.is_none() {
+            // The implicit listener cannot serve without a certificate.
+            tracing::warn!("reload: the implicit-TLS listener needs tls_cert, kept the old one");
+            new.tls = self.config.tls.clone();
+            new.server.tls.available = true;
+        }
         if let Some(log) = &self.xferlog {
             log.reopen();
         }
@@ -86,6 +95,9 @@ impl EventLoop {
         self.config.max_sessions = new.max_sessions;
         self.config.max_sessions_per_ip = new.max_sessions_per_ip;
         self.config.fsync_uploads = new.fsync_uploads;
+        // The certificate was read again: new TLS sessions use it, running
+        // ones keep the one they started with.
+        self.config.tls = new.tls;
         tracing::info!(
             accounts = self.server_config.users.len(),
             "configuration reloaded: new logins use it"
