@@ -45,6 +45,10 @@ pub struct VerbSpec {
     /// True when the daemon may run it while a transfer is in progress
     /// (ABOR, STAT, NOOP, QUIT); other verbs wait for the transfer to end.
     pub during_transfer: bool,
+    /// Whether the verb takes an argument. The registry answers `501`
+    /// (RFC 959 §5.3.1, §4.2) before login, permission or data-connection
+    /// checks when the request breaks this rule.
+    pub arg: ArgRule,
     /// The line this verb adds to the `FEAT` reply (RFC 2389), if any.
     pub feat: Option<String>,
     /// True when the command never blocks - no filesystem call, no waiting,
@@ -54,6 +58,19 @@ pub struct VerbSpec {
     pub inline: bool,
     /// Documented examples, executed by each command crate's tests.
     pub examples: Vec<Example>,
+}
+
+/// Whether a verb takes an argument (RFC 959 §5.3.1 gives each command's
+/// syntax). Checked by [`Registry::authorize`](crate::Registry::authorize).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArgRule {
+    /// No argument allowed (`PWD`); one gets `501`.
+    None,
+    /// Either way; the command checks (the default).
+    #[default]
+    Optional,
+    /// An argument is required (`RETR`); none gets `501`.
+    Required,
 }
 
 /// A documented example: a request line and the reply code it yields
@@ -80,6 +97,7 @@ impl VerbSpec {
             permission: None,
             data: false,
             during_transfer: false,
+            arg: ArgRule::Optional,
             feat: None,
             inline: false,
             examples: Vec::new(),
@@ -119,6 +137,20 @@ impl VerbSpec {
     /// Declares that the command never blocks (see [`VerbSpec::inline`]).
     pub fn inline(mut self) -> Self {
         self.inline = true;
+        self
+    }
+
+    /// Declares that the verb takes no argument (`PWD`, `CDUP`, `PASV`):
+    /// one gets `501`.
+    pub fn no_arg(mut self) -> Self {
+        self.arg = ArgRule::None;
+        self
+    }
+
+    /// Declares that the verb needs an argument (`RETR`, `STOR`): none gets
+    /// `501` before any data-connection check.
+    pub fn needs_arg(mut self) -> Self {
+        self.arg = ArgRule::Required;
         self
     }
 

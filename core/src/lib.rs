@@ -26,7 +26,7 @@ pub mod time;
 pub mod upload;
 
 pub use auth::{Grant, LockoutPolicy, LoginRefused, Permission, Permissions, User, Users};
-pub use command::{Command, DataSource, Example, Outcome, Transfer, UploadSink, VerbSpec};
+pub use command::{ArgRule, Command, DataSource, Example, Outcome, Transfer, UploadSink, VerbSpec};
 pub use error::{exhausted_resource, io_reply, not_regular_file, path_reply};
 pub use jail::{Jail, JailCache, PathError, VirtualPath};
 pub use passive_address::PassiveAddress;

@@ -7,10 +7,25 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::command::{Command, VerbSpec};
+use crate::command::{ArgRule, Command, VerbSpec};
 use crate::reply::{Reply, ReplyCode};
 use crate::request::Request;
 use crate::session::Session;
+
+/// Verbs that standard FTP documents define: when none of them is
+/// registered, the client gets `502 command not implemented` rather than
+/// `500 command not understood` (RFC 959 §4.2, §5.4). RFC 959 §4.1 and
+/// RFC 775's `X` forms, RFC 1639 (`LPRT`/`LPSV`), RFC 2228 (security),
+/// RFC 2389, RFC 2428, RFC 2640 (`LANG`), RFC 3659, RFC 7151 (`HOST`) and
+/// the `MFxx` draft.
+pub const STANDARD_VERBS: &[&str] = &[
+    "ABOR", "ACCT", "ADAT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CONF", "CWD", "DELE", "ENC",
+    "EPRT", "EPSV", "FEAT", "HELP", "HOST", "LANG", "LIST", "LPRT", "LPSV", "MDTM", "MFCT", "MFF",
+    "MFMT", "MIC", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PBSZ",
+    "PORT", "PROT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE",
+    "SMNT", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
+    "XRMD",
+];
 
 /// One registered verb.
 #[derive(Clone)]
@@ -143,20 +158,54 @@ impl Registry {
     /// Looks `request` up and checks login and permission, returning the
     /// entry and the request rewritten to the canonical verb.
     ///
+    /// The checks run in this order, as pyftpdlib does, so a syntax error
+    /// is reported before anything that depends on the session's state:
+    /// unknown verb, argument rule ([`VerbSpec::arg`]), login, permission.
+    ///
     /// # Errors
-    /// The reply to send instead: `500` unknown verb, `530` not logged in,
-    /// `550` permission denied.
+    /// The reply to send instead: `502` for a standard verb that nobody
+    /// registered ([`STANDARD_VERBS`], RFC 959 §4.2: "command not
+    /// implemented"), `500` for any other unknown verb ("syntax error,
+    /// command unrecognized"), `501` for an argument the verb does not take
+    /// or a missing one it needs, `530` not logged in, `550` permission
+    /// denied.
     pub fn authorize(
         &self,
         request: &Request,
         session: &Session,
     ) -> Result<(Entry, Request), Reply> {
         let entry = self.lookup(&request.verb).ok_or_else(|| {
-            Reply::new(
-                ReplyCode::SYNTAX_ERROR,
-                format!("{}: command not understood", request.verb),
-            )
+            if STANDARD_VERBS.contains(&request.verb.as_str()) {
+                Reply::new(
+                    ReplyCode::NOT_IMPLEMENTED,
+                    format!("{}: command not implemented", request.verb),
+                )
+            } else {
+                Reply::new(
+                    ReplyCode::SYNTAX_ERROR,
+                    format!("{}: command not understood", request.verb),
+                )
+            }
         })?;
+        let has_arg = request.arg.as_deref().is_some_and(|a| !a.trim().is_empty());
+        match entry.spec.arg {
+            ArgRule::None if has_arg => {
+                return Err(Reply::new(
+                    ReplyCode::PARAMETER_SYNTAX_ERROR,
+                    format!("{} takes no argument", entry.spec.verb),
+                ));
+            }
+            ArgRule::Required if !has_arg => {
+                return Err(Reply::new(
+                    ReplyCode::PARAMETER_SYNTAX_ERROR,
+                    format!(
+                        "{} needs an argument: {}",
+                        entry.spec.verb, entry.spec.syntax
+                    ),
+                ));
+            }
+            _ => {}
+        }
         if entry.spec.login && session.user().is_none() {
             return Err(Reply::new(
                 ReplyCode::NOT_LOGGED_IN,
@@ -226,5 +275,99 @@ impl Registry {
                 Reply::multiline(ReplyCode::HELP, lines)
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "testkit"))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::command::Outcome;
+    use crate::testkit::TestSession;
+
+    struct Probe;
+
+    impl Command for Probe {
+        fn name(&self) -> &str {
+            "probe"
+        }
+        fn verbs(&self) -> Vec<VerbSpec> {
+            vec![
+                VerbSpec::new("PWD", "PWD", "no argument").no_arg(),
+                VerbSpec::new("RETR", "RETR <SP> pathname", "needs one")
+                    .needs_arg()
+                    .permission(crate::Permission::Retrieve)
+                    .data(),
+                VerbSpec::new("FEAT", "FEAT", "before login")
+                    .no_login()
+                    .no_arg(),
+                VerbSpec::new("CWD", "CWD [<SP> pathname]", "either way"),
+            ]
+        }
+        fn run(&self, _: &Request, _: &mut Session) -> Outcome {
+            Outcome::Reply(Reply::new(ReplyCode::OK, "ok"))
+        }
+    }
+
+    /// (request, logged in, code, the rule it follows)
+    #[test]
+    fn authorize_table() {
+        let rows: &[(&str, bool, u16, &str)] = &[
+            ("NOPE", true, 500, "RFC 959 §4.2 500 command unrecognized"),
+            ("XYZZY arg", false, 500, "§4.2 500 even before login"),
+            (
+                "STOU",
+                true,
+                502,
+                "§4.2 502 command not implemented (§4.1.3 STOU)",
+            ),
+            ("ACCT x", false, 502, "§4.1.1 ACCT, not implemented"),
+            ("SMNT x", true, 502, "§4.1.1 SMNT, not implemented"),
+            (
+                "PWD x",
+                true,
+                501,
+                "§5.3.1 PWD <CRLF>: 501 syntax error in parameters",
+            ),
+            ("PWD  ", true, 200, "trailing blanks are no argument"),
+            ("FEAT x", false, 501, "RFC 2389 §3.1 FEAT takes no argument"),
+            ("RETR", true, 501, "§5.3.1 RETR <SP> <pathname>"),
+            (
+                "RETR",
+                false,
+                501,
+                "the syntax error is reported before login",
+            ),
+            ("RETR x", false, 530, "§5.4 530 not logged in"),
+            ("CWD", true, 200, "an optional argument"),
+            ("CWD x", true, 200, "an optional argument"),
+        ];
+        for &(line, logged_in, code, rule) in rows {
+            let reg = TestSession::registry_with(Arc::new(Probe));
+            let t = if logged_in {
+                TestSession::new(reg.clone())
+            } else {
+                TestSession::logged_out(reg.clone())
+            };
+            let request = Request::parse(line.as_bytes()).expect("parse");
+            let got = match reg.authorize(&request, &t.session) {
+                Ok(_) => 200,
+                Err(r) => r.code.0,
+            };
+            assert_eq!(got, code, "{line:?}: {rule}");
+        }
+        let reg = TestSession::registry_with(Arc::new(Probe));
+        let mut t = TestSession::new(reg);
+        t.login_as("reader", "pw");
+        assert_eq!(t.run("RETR").code(), Some(501), "syntax before permission");
+    }
+
+    #[test]
+    fn help_and_feat_come_from_specs() {
+        let reg = TestSession::registry_with(Arc::new(Probe));
+        let help = reg.help_reply(Some("retr"));
+        assert_eq!(help.text(), "Syntax: RETR <SP> pathname -- needs one");
+        assert_eq!(reg.help_reply(Some("stou")).code.0, 501);
     }
 }

@@ -136,7 +136,7 @@ impl Control {
         if entry.spec.data && !cx.data_ready {
             return Some(self.answer(Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
-                "use PASV or EPSV first",
+                "use PASV, EPSV, PORT or EPRT first",
             )));
         }
         Some(Dispatch::Run { entry, request })
@@ -206,6 +206,9 @@ mod tests {
                 VerbSpec::new("PUTX", "PUTX", "needs write")
                     .permission(ftpsh_core::Permission::Write),
                 VerbSpec::new("DATA", "DATA", "needs a data connection").data(),
+                VerbSpec::new("DARG", "DARG <SP> x", "needs an argument and data")
+                    .needs_arg()
+                    .data(),
                 VerbSpec::new("ABOR", "ABOR", "allowed during a transfer")
                     .during_transfer()
                     .no_login(),
@@ -263,7 +266,13 @@ mod tests {
         c.receive(b"PUTX\r\nDATA\r\n");
         assert_eq!(code(c.next(&reg, &t.session, Context::default())), 550);
         assert_eq!(code(c.next(&reg, &t.session, Context::default())), 425);
-        assert!(output(&mut c).ends_with("425 use PASV or EPSV first\r\n"));
+        assert!(output(&mut c).ends_with("425 use PASV, EPSV, PORT or EPRT first\r\n"));
+        // RFC 959 §5.3.1: a missing argument is a syntax error (501),
+        // reported before the data-connection check (425).
+        c.receive(b"DARG\r\nDARG x\r\n");
+        assert_eq!(code(c.next(&reg, &t.session, Context::default())), 501);
+        assert_eq!(code(c.next(&reg, &t.session, Context::default())), 425);
+        output(&mut c);
         c.receive(b"DATA\r\n");
         let ready = Context {
             data_ready: true,

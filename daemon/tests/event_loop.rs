@@ -92,7 +92,7 @@ fn data_verb_without_pasv_gets_425() {
     let (code, text) = c.cmd("GETB 5");
     assert_eq!(
         (code, text.as_str()),
-        (425, "425 use PASV or EPSV first\r\n")
+        (425, "425 use PASV, EPSV, PORT or EPRT first\r\n")
     );
 }
 

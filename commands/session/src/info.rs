@@ -29,6 +29,7 @@ impl Command for Features {
         vec![
             VerbSpec::new("FEAT", "FEAT", "list the supported extensions")
                 .inline()
+                .no_arg()
                 .no_login()
                 .example("FEAT", 211, "the feature list"),
             VerbSpec::new(
@@ -36,6 +37,7 @@ impl Command for Features {
                 "OPTS <SP> command-name [<SP> command-options]",
                 "set an option of an extension: UTF8 ON|OFF, MLST facts",
             )
+            .needs_arg()
             .no_login()
             .feat("UTF8")
             .example("OPTS UTF8 ON", 200, "UTF-8 paths")

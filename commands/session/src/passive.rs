@@ -53,6 +53,7 @@ impl Command for Passive {
         vec![
             VerbSpec::new("PASV", "PASV", "listen for the next data connection (IPv4)")
                 .inline()
+                .no_arg()
                 .feat("PASV")
                 .example("PASV", 227, "announces h1,h2,h3,h4,p1,p2")
                 .example("EPSV ALL\nPASV", 503, "refused after EPSV ALL"),
@@ -255,6 +256,7 @@ impl Command for Abort {
         // reply code), so only the refused form can be a checked example.
         vec![
             VerbSpec::new("ABOR", "ABOR", "abort the transfer in progress")
+                .no_arg()
                 .during_transfer()
                 .example("ABOR now", 501, "ABOR takes no argument"),
         ]

@@ -32,6 +32,7 @@ impl Command for Size {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("SIZE", "SIZE <SP> pathname", "the size of a file in bytes")
+                .needs_arg()
                 .permission(Permission::List)
                 .feat("SIZE")
                 .example("SIZE hello.txt", 213, "13 bytes")
@@ -96,7 +97,7 @@ mod tests {
             ("SIZE /", "550 /: not a regular file\r\n"),
             ("SIZE nope", "550 /nope: no such file or directory\r\n"),
             ("SIZE hello.txt/x", "550 /hello.txt/x: not a directory\r\n"),
-            ("SIZE", "501 SIZE needs a file name\r\n"),
+            ("SIZE", "501 SIZE needs an argument: SIZE <SP> pathname\r\n"),
         ];
         for (line, want) in rows {
             assert_eq!(wire(t.run(line)), want, "{line}");

@@ -8,7 +8,7 @@ use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, VerbSpec}
 /// number of bytes already transferred — and the reply is 350; the marker
 /// applies to the transfer command that immediately follows and is then
 /// forgotten. A marker that is not a plain decimal number is a 501; one past
-/// the end of the file is refused by RETR (554) or STOR (501), not here,
+/// the end of the file is refused by RETR (554) or STOR (554), not here,
 /// since REST does not name a file.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Restart;
@@ -25,6 +25,7 @@ impl Command for Restart {
                 "REST <SP> marker",
                 "restart the next RETR or STOR at this byte offset",
             )
+            .needs_arg()
             .feat("REST STREAM")
             .example("REST 100", 350, "the next RETR/STOR starts at byte 100")
             .example("REST 0", 350, "back to the start")

@@ -30,6 +30,7 @@ impl Command for Download {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("RETR", "RETR <SP> pathname", "download a file")
+                .needs_arg()
                 .alias("DOWNLOAD")
                 .permission(Permission::Retrieve)
                 .data()
@@ -206,7 +207,10 @@ mod tests {
         let o = t.run("RETR empty");
         assert_eq!(text(&o), "/empty: not a regular file");
         assert_eq!(text(&t.run("RETR /")), "/: not a regular file");
-        assert_eq!(text(&t.run("RETR")), "RETR needs a file name");
+        assert_eq!(
+            text(&t.run("RETR")),
+            "RETR needs an argument: RETR <SP> pathname"
+        );
         assert_eq!(t.run("RETR hello.txt/x").code(), Some(550));
     }
 

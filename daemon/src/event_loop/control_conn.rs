@@ -347,7 +347,7 @@ impl EventLoop {
                     // The passive listener timed out while the command ran.
                     conn.control.queue(&Reply::new(
                         ReplyCode::CANT_OPEN_DATA,
-                        "no data connection: use PASV or EPSV first",
+                        "no data connection: use PASV, EPSV, PORT or EPRT first",
                     ));
                     return;
                 }
