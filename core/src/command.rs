@@ -15,7 +15,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use crate::auth::Permission;
@@ -226,6 +226,18 @@ pub enum Outcome {
         /// The reply announcing it.
         reply: Reply,
     },
+    /// Active mode (RFC 959 §4.1.2 PORT, RFC 2428 §2 EPRT): drop any
+    /// passive listener or data connection, connect to `target` from the
+    /// control connection's local address (non-blocking, within the data
+    /// timeout) and send `reply` (200) at once. The command has already
+    /// checked `target` against bounce attacks (RFC 2577 §3); a connection
+    /// that fails is reported by the next transfer as `425`.
+    Active {
+        /// The client's data port.
+        target: SocketAddr,
+        /// The reply to send now.
+        reply: Reply,
+    },
     /// Abort the transfer in progress, if any (RFC 959 §4.1.3 ABOR).
     Abort,
     /// Send this reply, then close the control connection once any transfer
@@ -263,6 +275,11 @@ impl std::fmt::Debug for Outcome {
                 .field("listener", &listener.local_addr().ok())
                 .field("reply", reply)
                 .finish(),
+            Self::Active { target, reply } => f
+                .debug_struct("Active")
+                .field("target", target)
+                .field("reply", reply)
+                .finish(),
             Self::Abort => f.write_str("Abort"),
             Self::Close(r) => f.debug_tuple("Close").field(r).finish(),
         }
@@ -289,7 +306,7 @@ impl Outcome {
             | Self::DelayedClose { reply: r, .. }
             | Self::Close(r) => Some(r.code.0),
             Self::Transfer { opening, .. } => Some(opening.code.0),
-            Self::Passive { reply, .. } => Some(reply.code.0),
+            Self::Passive { reply, .. } | Self::Active { reply, .. } => Some(reply.code.0),
             Self::Abort => None,
         }
     }

@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub max_login_failures: u32,
     /// The open user roots, shared by the sessions logged into them.
     pub jails: Arc<JailCache>,
+    /// Whether PORT and EPRT (active mode) are served; `false` (ftpshd
+    /// `--no-active`) answers them with `502`.
+    pub active_mode: bool,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             login_failure_delay: Duration::from_secs(1),
             max_login_failures: 3,
             jails: Arc::default(),
+            active_mode: true,
         }
     }
 }

@@ -79,6 +79,11 @@ pub struct Options {
     #[arg(long, value_name = "ADDR|NAME")]
     pub passive_address: Option<String>,
 
+    /// Refuse active mode: PORT and EPRT get 502 and the server never
+    /// connects out (clients use EPSV or PASV) [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub no_active: Option<bool>,
+
     /// Seconds a control connection may stay idle outside a transfer
     /// [default: 300].
     #[arg(long, value_name = "SECS")]
@@ -403,6 +408,7 @@ impl Options {
             anonymous_perms,
             passive_ports,
             passive_address,
+            no_active,
             idle_timeout,
             data_timeout,
             max_sessions,
@@ -531,6 +537,7 @@ impl Options {
                 .unwrap_or_else(|| ServerConfig::default().banner),
             passive_ports: self.passive_ports.map(|p| p.0),
             passive_address,
+            active_mode: !self.no_active.unwrap_or(false),
             login_failure_delay: Duration::from_secs(
                 self.login_failure_delay
                     .unwrap_or(defaults::LOGIN_FAILURE_DELAY),

@@ -342,6 +342,7 @@ impl EventLoop {
                     .set(id, Kind::Delay, &mut conn.timers[Kind::Delay as usize], at);
             }
             Outcome::Passive { listener, reply } => self.open_passive(key, listener, reply),
+            Outcome::Active { target, reply } => self.open_active(key, target, reply),
             Outcome::Transfer { opening, transfer } => {
                 if conn.passive.is_none() && conn.data.is_none() {
                     // The passive listener timed out while the command ran.
@@ -372,7 +373,7 @@ impl EventLoop {
                     bytes: 0,
                     announced,
                 });
-                if conn.data.is_some() {
+                if conn.data.is_some() && !conn.connecting {
                     self.start_transfer(key);
                 }
             }
