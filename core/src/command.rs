@@ -49,6 +49,11 @@ pub struct VerbSpec {
     /// (RFC 959 §5.3.1, §4.2) before login, permission or data-connection
     /// checks when the request breaks this rule.
     pub arg: ArgRule,
+    /// True for a `SITE` sub-command (`SITE CHMOD`): [`VerbSpec::verb`] is
+    /// then the sub-command's name, registered in the registry's `SITE`
+    /// namespace rather than as a verb of its own. See
+    /// [`VerbSpec::site`].
+    pub site: bool,
     /// The line this verb adds to the `FEAT` reply (RFC 2389), if any.
     pub feat: Option<String>,
     /// True when the command never blocks - no filesystem call, no waiting,
@@ -98,6 +103,7 @@ impl VerbSpec {
             data: false,
             during_transfer: false,
             arg: ArgRule::Optional,
+            site: false,
             feat: None,
             inline: false,
             examples: Vec::new(),
@@ -151,6 +157,19 @@ impl VerbSpec {
     /// `501` before any data-connection check.
     pub fn needs_arg(mut self) -> Self {
         self.arg = ArgRule::Required;
+        self
+    }
+
+    /// Makes this a `SITE` sub-command (RFC 959 §4.1.3: SITE carries
+    /// "services specific to his system"): the registry routes `SITE <verb>
+    /// [args]` here, with the request's verb set to `verb` and its argument
+    /// to `args`, after the usual argument, login and permission checks of
+    /// this spec. Sub-commands have their own namespace (a plugin's `SITE
+    /// HASH` does not collide with a `HASH` verb), are listed by `SITE
+    /// HELP`, and are how a command crate or plugin extends `SITE` without
+    /// touching the crate that owns the `SITE` verb.
+    pub fn site(mut self) -> Self {
+        self.site = true;
         self
     }
 

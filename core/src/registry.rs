@@ -27,6 +27,15 @@ pub const STANDARD_VERBS: &[&str] = &[
     "XRMD",
 ];
 
+/// `SITE CHMOD` for a sub-command, the verb otherwise.
+fn display_verb(spec: &VerbSpec) -> String {
+    if spec.site {
+        format!("SITE {}", spec.verb)
+    } else {
+        spec.verb.clone()
+    }
+}
+
 /// One registered verb.
 #[derive(Clone)]
 pub struct Entry {
@@ -73,6 +82,9 @@ pub enum RegistryError {
 pub struct Registry {
     by_verb: BTreeMap<String, Entry>,
     specs: Vec<Arc<VerbSpec>>,
+    /// `SITE` sub-commands ([`VerbSpec::site`]), by name.
+    by_site: BTreeMap<String, Entry>,
+    site_specs: Vec<Arc<VerbSpec>>,
     commands: Vec<Arc<dyn Command>>,
 }
 
@@ -97,8 +109,13 @@ impl Registry {
     /// [`RegistryError::Collision`] or [`RegistryError::BadVerb`].
     pub fn register(&mut self, command: Arc<dyn Command>) -> Result<(), RegistryError> {
         let specs: Vec<Arc<VerbSpec>> = command.verbs().into_iter().map(Arc::new).collect();
-        let mut seen = Vec::new();
+        let mut seen: Vec<(bool, &str)> = Vec::new();
         for spec in &specs {
+            let table = if spec.site {
+                &self.by_site
+            } else {
+                &self.by_verb
+            };
             for verb in spec.all_verbs() {
                 if verb.is_empty()
                     || verb.len() > crate::request::MAX_VERB
@@ -109,24 +126,36 @@ impl Registry {
                         command: command.name().to_owned(),
                     });
                 }
-                let existing = self
-                    .by_verb
+                let existing = table
                     .get(verb)
                     .map(|e| e.command.name().to_owned())
-                    .or_else(|| seen.contains(&verb).then(|| command.name().to_owned()));
+                    .or_else(|| {
+                        seen.contains(&(spec.site, verb))
+                            .then(|| command.name().to_owned())
+                    });
                 if let Some(existing) = existing {
+                    let verb = if spec.site {
+                        format!("SITE {verb}")
+                    } else {
+                        verb.to_owned()
+                    };
                     return Err(RegistryError::Collision {
-                        verb: verb.to_owned(),
+                        verb,
                         command: command.name().to_owned(),
                         existing,
                     });
                 }
-                seen.push(verb);
+                seen.push((spec.site, verb));
             }
         }
         for spec in specs {
+            let table = if spec.site {
+                &mut self.by_site
+            } else {
+                &mut self.by_verb
+            };
             for verb in spec.all_verbs() {
-                self.by_verb.insert(
+                table.insert(
                     verb.to_owned(),
                     Entry {
                         command: command.clone(),
@@ -134,7 +163,11 @@ impl Registry {
                     },
                 );
             }
-            self.specs.push(spec);
+            if spec.site {
+                self.site_specs.push(spec);
+            } else {
+                self.specs.push(spec);
+            }
         }
         self.commands.push(command);
         Ok(())
@@ -145,9 +178,37 @@ impl Registry {
         self.by_verb.get(verb)
     }
 
-    /// Every canonical verb's declaration, in registration order.
+    /// Every canonical verb's declaration, in registration order (`SITE`
+    /// sub-commands are in [`Registry::site_specs`]).
     pub fn specs(&self) -> &[Arc<VerbSpec>] {
         &self.specs
+    }
+
+    /// The entry of the `SITE` sub-command `name` (upper case).
+    pub fn site_lookup(&self, name: &str) -> Option<&Entry> {
+        self.by_site.get(name)
+    }
+
+    /// Every `SITE` sub-command's declaration, in registration order.
+    pub fn site_specs(&self) -> &[Arc<VerbSpec>] {
+        &self.site_specs
+    }
+
+    /// The `SITE` sub-command a `SITE` request names, with the request
+    /// rewritten to it (verb = sub-command, argument = the rest).
+    fn site_route(&self, request: &Request) -> Option<(&Entry, Request)> {
+        if request.verb != "SITE" {
+            return None;
+        }
+        let arg = request.arg.as_deref()?.trim_start();
+        let (name, rest) = arg.split_once(' ').unwrap_or((arg, ""));
+        let entry = self.by_site.get(&name.to_ascii_uppercase())?;
+        let rest = rest.trim_start();
+        let routed = Request {
+            verb: entry.spec.verb.clone(),
+            arg: (!rest.is_empty()).then(|| rest.to_owned()),
+        };
+        Some((entry, routed))
     }
 
     /// Every registered command, in registration order.
@@ -174,7 +235,13 @@ impl Registry {
         request: &Request,
         session: &Session,
     ) -> Result<(Entry, Request), Reply> {
-        let entry = self.lookup(&request.verb).ok_or_else(|| {
+        let site = self.site_route(request);
+        let request = site.as_ref().map_or(request, |(_, r)| r);
+        let entry = match &site {
+            Some((entry, _)) => Some(*entry),
+            None => self.lookup(&request.verb),
+        };
+        let entry = entry.ok_or_else(|| {
             if STANDARD_VERBS.contains(&request.verb.as_str()) {
                 Reply::new(
                     ReplyCode::NOT_IMPLEMENTED,
@@ -192,7 +259,7 @@ impl Registry {
             ArgRule::None if has_arg => {
                 return Err(Reply::new(
                     ReplyCode::PARAMETER_SYNTAX_ERROR,
-                    format!("{} takes no argument", entry.spec.verb),
+                    format!("{} takes no argument", display_verb(&entry.spec)),
                 ));
             }
             ArgRule::Required if !has_arg => {
@@ -200,7 +267,8 @@ impl Registry {
                     ReplyCode::PARAMETER_SYNTAX_ERROR,
                     format!(
                         "{} needs an argument: {}",
-                        entry.spec.verb, entry.spec.syntax
+                        display_verb(&entry.spec),
+                        entry.spec.syntax
                     ),
                 ));
             }
@@ -219,7 +287,7 @@ impl Registry {
                 ReplyCode::FILE_UNAVAILABLE,
                 format!(
                     "{}: permission denied (needs '{}')",
-                    entry.spec.verb,
+                    display_verb(&entry.spec),
                     p.letter()
                 ),
             ));
@@ -229,6 +297,23 @@ impl Registry {
             arg: request.arg.clone(),
         };
         Ok((entry.clone(), canonical))
+    }
+
+    /// The `SITE HELP` reply: one line per `SITE` sub-command, `<syntax> --
+    /// <help>`, generated from [`Registry::site_specs`].
+    pub fn site_help_reply(&self) -> Reply {
+        let mut lines = vec!["SITE commands recognized:".to_owned()];
+        let mut specs: Vec<&Arc<VerbSpec>> = self.site_specs.iter().collect();
+        specs.sort_by(|a, b| a.verb.cmp(&b.verb));
+        for spec in specs {
+            let permission = spec
+                .permission
+                .map(|p| format!(" (permission '{}')", p.letter()))
+                .unwrap_or_default();
+            lines.push(format!("{} -- {}{permission}", spec.syntax, spec.help));
+        }
+        lines.push("Help OK.".to_owned());
+        Reply::multiline(ReplyCode::HELP, lines)
     }
 
     /// The `FEAT` reply (RFC 2389 §3.2): `211-Features:`, one indented line

@@ -41,7 +41,7 @@ pub struct Options {
     pub root: Option<PathBuf>,
 
     /// An account: NAME:PASSWORD, or NAME:PASSWORD:PERMS with PERMS letters
-    /// from "elradfmw" (default all). PASSWORD may be a hash from
+    /// from "elradfmwMT" (default all). PASSWORD may be a hash from
     /// `ftpshd hash-password`, which keeps it out of `ps`. Repeatable; adds
     /// to the file's `[[users]]`. Without any account, user "ftpsh" gets a
     /// random password, printed once.
@@ -186,7 +186,7 @@ pub struct UserEntry {
     /// The account's own root [default: the global root].
     #[serde(default)]
     pub root: Option<Spanned<PathBuf>>,
-    /// Permission letters [default: elradfmw].
+    /// Permission letters [default: all, elradfmwMT].
     #[serde(default)]
     pub perms: Option<Perms>,
     /// Most sessions logged in as this account at once [default: no limit

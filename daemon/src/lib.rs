@@ -128,6 +128,7 @@ pub fn builtin_commands() -> Vec<Arc<dyn Command>> {
         ftpsh_cmd_ls::commands(),
         ftpsh_cmd_rm::commands(),
         ftpsh_cmd_size::commands(),
+        ftpsh_cmd_site::commands(),
         ftpsh_cmd_transfer::commands(),
     ]
     .concat()
