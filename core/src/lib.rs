@@ -14,6 +14,7 @@ pub mod command;
 pub mod dest;
 pub mod error;
 pub mod jail;
+pub mod mlst;
 pub mod passive_address;
 mod reclaim;
 pub mod registry;

@@ -122,6 +122,8 @@ pub struct Session {
     pub epsv_all: bool,
     /// True after `OPTS UTF8 ON` (RFC 2640); paths are UTF-8 either way.
     pub utf8: bool,
+    /// The facts MLST and MLSD print, set by `OPTS MLST` (RFC 3659 §7.9).
+    pub mlst_facts: crate::mlst::FactSet,
 }
 
 impl Session {
@@ -147,6 +149,7 @@ impl Session {
             allocation: None,
             epsv_all: false,
             utf8: true,
+            mlst_facts: crate::mlst::FactSet::default(),
         }
     }
 

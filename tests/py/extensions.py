@@ -5,6 +5,7 @@
   ("150 FILE: name", RFC 1123 4.1.2.9); the data sent lands in that file,
   twice under two different names.
 - MFMT 20020717210715 then MLST and MDTM show the new time.
+- OPTS MLST via ftp.mlsd(facts=...) returns exactly the selected facts.
 - SITE HELP lists CHMOD; SITE CHMOD 600 changes the mode (checked by the
   caller on disk).
 Prints "NAME1 NAME2" of the STOU files on its last line for the caller.
@@ -55,6 +56,21 @@ def main():
     mlst = ftp.sendcmd("MLST " + first)
     assert "modify=20020717210715;" in mlst, mlst
     assert ftp.sendcmd("MDTM " + first) == "213 20020717210715"
+
+    # OPTS MLST (RFC 3659 7.9) through ftplib's mlsd(facts=...): only the
+    # selected facts come back, and FEAT stars them.
+    entries = dict(ftp.mlsd("", facts=["unix.mode", "unique", "nosuch"]))
+    assert set(entries) == {first, second}, entries
+    for facts in entries.values():
+        assert set(facts) == {"unix.mode", "unique"}, facts
+    assert entries[first]["unique"] != entries[second]["unique"], entries
+    feat = ftp.sendcmd("FEAT")
+    assert " MLST type;size;modify;perm;unique*;unix.mode*;" in feat, feat
+    try:
+        ftp.sendcmd("OPTS MLST type ;")
+        raise AssertionError("malformed OPTS MLST accepted")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("501"), e
 
     helptext = ftp.sendcmd("SITE HELP")
     assert "SITE CHMOD" in helptext, helptext
