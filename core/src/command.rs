@@ -349,7 +349,6 @@ impl std::fmt::Debug for Transfer {
 }
 
 /// What a `Send` transfer reads from.
-#[derive(Debug)]
 pub enum DataSource {
     /// A file, sent from `offset` (bytes, from REST) to its end; the daemon
     /// uses `sendfile(2)` for it.
@@ -361,6 +360,25 @@ pub enum DataSource {
     },
     /// Bytes produced in advance (a directory listing).
     Bytes(Vec<u8>),
+    /// A reader the event loop drains in bounded chunks (a file converted
+    /// for `TYPE A`, see [`crate::ascii::ToNetwork`]). Its reads happen on
+    /// the loop thread, so it must be cheap and must not wait on anything
+    /// but a local disk.
+    Reader(Box<dyn std::io::Read + Send>),
+}
+
+impl std::fmt::Debug for DataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File { file, offset } => f
+                .debug_struct("File")
+                .field("file", file)
+                .field("offset", offset)
+                .finish(),
+            Self::Bytes(b) => f.debug_tuple("Bytes").field(&b.len()).finish(),
+            Self::Reader(_) => f.write_str("Reader(..)"),
+        }
+    }
 }
 
 /// Where a `Receive` transfer writes. The loop writes received bytes in

@@ -9,6 +9,7 @@
 //! block on the disk and need no locks, but anything touching a socket has to
 //! be returned to the event loop as an [`Outcome`].
 
+pub mod ascii;
 pub mod auth;
 pub mod command;
 pub mod dest;

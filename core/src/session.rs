@@ -59,8 +59,8 @@ impl Default for ServerConfig {
 /// FTP representation type (RFC 959 §3.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TransferType {
-    /// `TYPE A`. As with vsftpd's defaults, file data is still sent
-    /// unchanged; listings always use CRLF.
+    /// `TYPE A`: file data goes over the wire with CRLF line ends and is
+    /// stored with LF ([`crate::ascii`]); listings always use CRLF.
     Ascii,
     /// `TYPE I`.
     #[default]

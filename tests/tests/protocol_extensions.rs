@@ -50,3 +50,56 @@ fn stou_mfmt_and_site_chmod_with_ftplib() {
     assert_eq!(mtime.as_secs(), 1_026_940_035);
     assert_eq!(srv.entries("").len(), 2, "{:?}", srv.entries(""));
 }
+
+/// A text file of about `len` bytes with LF line ends: lines of 0 to 199
+/// printable characters, one line of 8000 (ftplib refuses lines over
+/// 8192), and a final LF. At 5 MiB, line ends fall on every kind of chunk
+/// boundary of the conversion and of the sockets.
+fn text_file(len: usize) -> Vec<u8> {
+    let noise = ftpsh_tests::seeded_bytes(77, len);
+    let mut out = Vec::with_capacity(len + 200_000);
+    let mut i = 0;
+    while out.len() < len {
+        let line = usize::from(noise[i % noise.len()]) % 200;
+        for k in 0..line {
+            out.push(b' ' + noise[(i + k) % noise.len()] % 95);
+        }
+        out.push(b'\n');
+        i += line + 1;
+        if out.len() > len / 2 && out.len() < len / 2 + 300 {
+            out.extend(std::iter::repeat_n(b'x', 8000));
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn type_a_round_trip_with_ftplib_storlines_retrlines() {
+    let srv = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let local = text_file(5 << 20);
+    assert!(!local.contains(&b'\r'));
+    fs::write(work.path().join("local.txt"), &local).unwrap();
+    let w = work.path().to_str().unwrap().to_owned();
+    let stdout = python("ascii_roundtrip.py", &srv, &[&w]);
+    assert!(stdout.contains("ascii round trip ok"), "{stdout}");
+    // STOR in TYPE A stored LF line ends: byte-identical to the local file.
+    assert!(
+        fs::read(srv.path("text.txt")).unwrap() == local,
+        "the stored file differs from the LF original"
+    );
+    assert!(fs::read(work.path().join("lines.txt")).unwrap() == local);
+    // RETR in TYPE A sent CRLF for every LF.
+    let wire = fs::read(work.path().join("wire.txt")).unwrap();
+    let lines = local.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(wire.len(), local.len() + lines);
+    let mut expected = Vec::with_capacity(wire.len());
+    for &b in &local {
+        if b == b'\n' {
+            expected.push(b'\r');
+        }
+        expected.push(b);
+    }
+    assert!(wire == expected, "the TYPE A wire form is not LF -> CRLF");
+}

@@ -16,8 +16,11 @@ use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, TransferT
 /// that many bytes arrived is refused with `426` and never replaces a file,
 /// with no wait (the daemon's data-connection code enforces it).
 ///
-/// As with vsftpd's defaults, `TYPE A` changes nothing on the wire: file
-/// data is sent unchanged, so sizes and restart offsets stay exact.
+/// In `TYPE A` file data is converted between local LF and the wire's CRLF
+/// line ends in both directions (see `ftpsh_core::ascii`), and SIZE and REST
+/// are refused, as with pyftpdlib. Changing the type forgets a restart
+/// marker. `L8` (no space) is accepted for `L 8`; codes RFC 959 defines but
+/// this server does not implement get 504, anything else 501.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Settings;
 
@@ -136,6 +139,9 @@ fn set_type(words: &[&str], session: &mut Session) -> Reply {
         }
     };
     session.transfer_type = ty;
+    // A restart marker counts octets of one type (RFC 3659 §5.1); REST must
+    // come right before the transfer anyway (§5.3).
+    session.restart_offset = 0;
     Reply::new(ReplyCode::OK, format!("type set to {name}"))
 }
 

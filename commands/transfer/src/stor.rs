@@ -1,10 +1,11 @@
 //! STOR (alias UPLOAD) and APPE, RFC 959 §4.1.3, with REST STREAM (RFC 3659
 //! §5).
 
+use ftpsh_core::ascii::FromNetwork;
 use ftpsh_core::upload::{AtomicUpload, InPlaceUpload};
 use ftpsh_core::{
-    Command, Jail, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer, UploadSink,
-    VerbSpec, VirtualPath, not_regular_file,
+    Command, Jail, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer, TransferType,
+    UploadSink, VerbSpec, VirtualPath, not_regular_file,
 };
 
 use crate::outcome;
@@ -108,7 +109,7 @@ fn stor(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Re
     };
     Ok(receive(
         format!("ok to send data for {path}{restart}"),
-        sink,
+        for_type(session, sink),
     ))
 }
 
@@ -133,8 +134,16 @@ fn appe(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     let sink = InPlaceUpload::open(&jail, &path, None)?;
     Ok(receive(
         format!("ok to send data to append to {path}"),
-        Box::new(sink),
+        for_type(session, Box::new(sink)),
     ))
+}
+
+/// The sink, converting CRLF to LF in `TYPE A` (RFC 959 §3.1.1.1).
+pub(crate) fn for_type(session: &Session, sink: Box<dyn UploadSink>) -> Box<dyn UploadSink> {
+    match session.transfer_type {
+        TransferType::Binary => sink,
+        TransferType::Ascii => Box::new(FromNetwork::new(sink)),
+    }
 }
 
 fn receive(text: String, sink: Box<dyn UploadSink>) -> Outcome {
@@ -344,6 +353,30 @@ mod tests {
                 "{lines:?}"
             );
         }
+    }
+
+    #[test]
+    fn ascii_type_stores_lf_rfc959_3_1_1_1() {
+        let mut t = session();
+        t.session.transfer_type = TransferType::Ascii;
+        // The CR of a CRLF arrives at the end of one chunk, its LF at the
+        // start of the next.
+        let (_, mut s) = sink(t.run("STOR a.txt"));
+        s.write_all(b"one\r").unwrap();
+        s.write_all(b"\ntwo\r\nbare\rcr\r\n").unwrap();
+        assert_eq!(s.commit().code, ReplyCode::CLOSING_DATA);
+        assert_eq!(
+            std::fs::read(t.path("a.txt")).unwrap(),
+            b"one\ntwo\nbare\rcr\n"
+        );
+        let (_, mut s) = sink(t.run("APPE a.txt"));
+        s.write_all(b"three\r\n").unwrap();
+        assert_eq!(s.written(), 6, "bytes stored, after conversion");
+        assert_eq!(s.commit().code, ReplyCode::CLOSING_DATA);
+        assert_eq!(
+            std::fs::read(t.path("a.txt")).unwrap(),
+            b"one\ntwo\nbare\rcr\nthree\n"
+        );
     }
 
     #[test]

@@ -83,11 +83,11 @@ fn stou(request: &Request, session: &Session) -> Result<Outcome, Reply> {
         }
         _ => random(&jail, &session.cwd)?,
     };
-    let sink = AtomicUpload::create(&jail, &path)?;
+    let sink = crate::stor::for_type(session, Box::new(AtomicUpload::create(&jail, &path)?));
     let shown = path.file_name().unwrap_or_default();
     Ok(Outcome::Transfer {
         opening: Reply::new(ReplyCode::FILE_STATUS_OK, format!("FILE: {shown}")),
-        transfer: Transfer::Receive(Box::new(sink)),
+        transfer: Transfer::Receive(sink),
     })
 }
 
