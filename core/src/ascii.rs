@@ -216,8 +216,7 @@ mod tests {
             sink.write_all(c).unwrap();
         }
         assert_eq!(sink.commit().code, ReplyCode::CLOSING_DATA);
-        let out = stored.lock().unwrap().clone();
-        out
+        stored.lock().unwrap().clone()
     }
 
     #[test]
