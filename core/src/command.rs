@@ -42,9 +42,16 @@ pub struct VerbSpec {
     /// True when the verb transfers over a data connection, so the daemon
     /// answers `425` unless PASV/EPSV came first.
     pub data: bool,
-    /// True when the daemon may run it while a transfer is in progress
-    /// (ABOR, STAT, NOOP, QUIT); other verbs wait for the transfer to end.
+    /// True for verbs meant for a transfer in progress (ABOR, STAT, NOOP,
+    /// QUIT). During a transfer the daemon runs every verb at once except
+    /// those with [`VerbSpec::data`] or [`VerbSpec::data_setup`], which wait
+    /// for its end; this flag documents the intent (and lets a data verb
+    /// run anyway).
     pub during_transfer: bool,
+    /// True when the verb prepares the next data connection (PASV, EPSV,
+    /// PORT, EPRT): during a transfer it waits for the transfer to end,
+    /// since carrying it out would replace the data connection in use.
+    pub data_setup: bool,
     /// Whether the verb takes an argument. The registry answers `501`
     /// (RFC 959 §5.3.1, §4.2) before login, permission or data-connection
     /// checks when the request breaks this rule.
@@ -102,6 +109,7 @@ impl VerbSpec {
             permission: None,
             data: false,
             during_transfer: false,
+            data_setup: false,
             arg: ArgRule::Optional,
             site: false,
             feat: None,
@@ -131,6 +139,13 @@ impl VerbSpec {
     /// Marks the verb as using a data connection.
     pub fn data(mut self) -> Self {
         self.data = true;
+        self
+    }
+
+    /// Marks the verb as preparing the next data connection (see
+    /// [`VerbSpec::data_setup`]).
+    pub fn data_setup(mut self) -> Self {
+        self.data_setup = true;
         self
     }
 

@@ -44,6 +44,7 @@ impl Command for Active {
                 "connect to the client for the next data connection (IPv4)",
             )
             .needs_arg()
+            .data_setup()
             .example("PORT 127,0,0,1,39,16", 200, "port 10000 of the client")
             .example("PORT 127,0,0,2,39,16", 501, "another host: bounce refused")
             .example("PORT 127,0,0,1,0,21", 501, "a privileged port: refused")
@@ -55,6 +56,7 @@ impl Command for Active {
                 "connect to the client for the next data connection (IPv4 or IPv6)",
             )
             .needs_arg()
+            .data_setup()
             .feat("EPRT")
             .example("EPRT |1|127.0.0.1|10000|", 200, "port 10000 of the client")
             .example("EPRT |2|::1|10000|", 522, "IPv6 on an IPv4 connection")

@@ -331,6 +331,21 @@ impl EventLoop {
             return;
         };
         let id = conn.id(key);
+        // Data verbs and PASV/EPSV/PORT/EPRT wait for a transfer's end (see
+        // `Control::next`); a plugin verb that did not declare itself so must
+        // still not replace or overwrite the transfer in progress.
+        if conn.transfer.is_some()
+            && matches!(
+                outcome,
+                Outcome::Passive { .. } | Outcome::Active { .. } | Outcome::Transfer { .. }
+            )
+        {
+            conn.control.queue(&Reply::new(
+                ReplyCode::BAD_SEQUENCE,
+                format!("{}: a transfer is in progress", conn.verb),
+            ));
+            return;
+        }
         let close_after_delay = matches!(outcome, Outcome::DelayedClose { .. });
         match outcome {
             Outcome::Reply(reply) => conn.control.queue(&reply),
