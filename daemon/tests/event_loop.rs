@@ -261,20 +261,22 @@ fn abort_a_running_transfer() {
 }
 
 #[test]
-fn commands_wait_for_the_transfer_but_noop_and_quit_do_not() {
+fn data_commands_wait_for_the_transfer_others_do_not() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {});
     let mut c = Client::login(server.local_addr());
     let data = c.pasv();
     assert_eq!(c.cmd("GETB 50000000").0, 150);
-    // SLOW is not allowed during a transfer and is held; NOOP is too,
-    // because it comes after SLOW (requests are handled in order).
-    c.send(b"SLOW 1\r\nNOOP\r\n");
+    // SLOW neither uses nor prepares a data connection: answered while
+    // the client does not read. PASV prepares the next transfer and is
+    // held, and NOOP after it too (requests are handled in order).
+    assert_eq!(c.cmd("SLOW 1").0, 200);
+    c.send(b"PASV\r\nNOOP\r\n");
     std::thread::sleep(Duration::from_millis(100));
     let got = read_all(data);
     assert_eq!(got.len(), 50_000_000);
     assert_eq!(c.reply().0, 226);
-    assert_eq!(c.reply().0, 200);
+    assert_eq!(c.reply().0, 227);
     assert_eq!(c.reply().0, 200);
 
     // NOOP alone during a transfer is answered at once; QUIT waits for

@@ -58,7 +58,7 @@ impl Command for TestCommands {
             VerbSpec::new("NOOP", "NOOP", "nothing")
                 .no_login()
                 .during_transfer(),
-            VerbSpec::new("PASV", "PASV", "passive"),
+            VerbSpec::new("PASV", "PASV", "passive").data_setup(),
             VerbSpec::new("ABOR", "ABOR", "abort").during_transfer(),
             VerbSpec::new("GETB", "GETB n", "send n bytes").data(),
             VerbSpec::new("GETF", "GETF name [offset]", "send a file").data(),
