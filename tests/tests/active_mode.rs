@@ -277,3 +277,61 @@ fn raw_port_transfers_and_a_refused_connect() {
     // A data connection is used once (stream mode, RFC 959 §3.4.1).
     c.cmd("LIST", 425);
 }
+
+/// EPRT with IPv6 (RFC 2428 §2, net-prt 2): a daemon on `[::1]`, a raw
+/// EPRT transfer and curl's `--ftp-port -` (which sends EPRT |2|…).
+#[test]
+fn eprt_over_ipv6() {
+    use ftpsh_core::{ServerConfig, User, Users};
+    use ftpsh_daemon::{DaemonConfig, Server};
+    let Ok(probe) = TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback on this machine: skipped");
+        return;
+    };
+    drop(probe);
+    let root = tempfile::tempdir().unwrap();
+    let data = seeded_bytes(46, 300_000);
+    fs::write(root.path().join("v6.bin"), &data).unwrap();
+    let mut users = Users::new();
+    users.add(User::from_spec(&format!("{USER}:{PASSWORD}"), root.path().to_path_buf()).unwrap());
+    let config = DaemonConfig {
+        listen: "[::1]:0".parse().unwrap(),
+        server: ServerConfig {
+            users,
+            ..ServerConfig::default()
+        },
+        ..DaemonConfig::default()
+    };
+    let server = Server::bind(config, ftpsh_daemon::builtin_registry())
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let addr = server.local_addr();
+    let mut c = RawControl::login(addr, USER, PASSWORD);
+    // PORT cannot name an IPv6 host; EPRT with IPv4 is the wrong protocol.
+    c.cmd("PORT 127,0,0,1,39,16", 501);
+    c.cmd("EPRT |1|127.0.0.1|10000|", 522);
+    let l = TcpListener::bind("[::1]:0").unwrap();
+    c.cmd(
+        &format!("EPRT |2|::1|{}|", l.local_addr().unwrap().port()),
+        200,
+    );
+    c.send("RETR v6.bin");
+    let mut d = accept(&l);
+    assert_eq!(d.peer_addr().unwrap().ip(), addr.ip());
+    c.expect(150);
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).unwrap();
+    c.expect(226);
+    assert!(got == data, "RETR over EPRT |2| gave other bytes");
+
+    let local = tempfile::tempdir().unwrap();
+    let out = local.path().join("v6.bin");
+    let url = format!("ftp://{USER}:{PASSWORD}@[::1]:{}/v6.bin", addr.port());
+    curl_with(
+        "EPRT",
+        &["-g", "--ftp-port", "-", "-o", out.to_str().unwrap(), &url],
+    );
+    assert!(fs::read(&out).unwrap() == data);
+    server.shutdown().unwrap();
+}

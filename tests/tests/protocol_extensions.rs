@@ -103,3 +103,24 @@ fn type_a_round_trip_with_ftplib_storlines_retrlines() {
     }
     assert!(wire == expected, "the TYPE A wire form is not LF -> CRLF");
 }
+
+/// curl's `--use-ascii` (`TYPE A`): 17 bytes go over the wire for the
+/// 14-byte file (three LFs sent as CRLF, counted in the `226`), curl turns
+/// them back into LF, and it copes with SIZE being refused in TYPE A.
+#[test]
+fn curl_use_ascii_gets_crlf() {
+    let srv = TestServer::start();
+    fs::write(srv.path("t.txt"), b"one\ntwo\n\nthree").unwrap();
+    let curl = require_tool("curl");
+    let out = run_with_timeout(
+        Command::new(curl)
+            .args(["-sS", "-v", "--max-time", "60", "--use-ascii"])
+            .arg(srv.url("t.txt")),
+        Duration::from_secs(90),
+    );
+    let body = assert_success("curl --use-ascii", &out);
+    assert_eq!(body, "one\ntwo\n\nthree");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("> TYPE A"), "{log}");
+    assert!(log.contains("< 226 transfer complete (17 bytes)"), "{log}");
+}
