@@ -66,13 +66,16 @@ impl Command for Features {
 
 /// The registry's FEAT reply, with the `MLST` line (declared by whichever
 /// command serves MLST) starring this session's selected facts (RFC 3659
-/// §7.8).
+/// §7.8), and without `EPRT` when active mode is disabled.
 fn feat(session: &Session) -> Reply {
     let mut reply = session.registry.feat_reply();
     for line in &mut reply.lines {
         if line.starts_with("MLST ") {
             *line = session.mlst_facts.feat_line();
         }
+    }
+    if !session.config.active_mode {
+        reply.lines.retain(|l| l != "EPRT");
     }
     reply
 }
@@ -158,6 +161,28 @@ mod tests {
             "{feat}"
         );
         t.run("OPTS MLST unique;type;");
+        // Without active mode, no EPRT is advertised.
+        struct Eprt;
+        impl Command for Eprt {
+            fn name(&self) -> &str {
+                "eprt"
+            }
+            fn verbs(&self) -> Vec<VerbSpec> {
+                vec![VerbSpec::new("EPRT", "EPRT", "probe").feat("EPRT")]
+            }
+            fn run(&self, _: &Request, _: &mut Session) -> Outcome {
+                Reply::new(ReplyCode::OK, "ok").into()
+            }
+        }
+        let mut registry = TestSession::registry_with(Arc::new(Features));
+        registry.register(Arc::new(Eprt)).unwrap();
+        let mut u = TestSession::new(registry);
+        assert!(reply(u.run("FEAT")).lines.contains(&"EPRT".to_owned()));
+        u.session.config = Arc::new(ftpsh_core::ServerConfig {
+            active_mode: false,
+            ..(*u.session.config).clone()
+        });
+        assert!(!reply(u.run("FEAT")).lines.contains(&"EPRT".to_owned()));
         let feat = String::from_utf8(reply(t.run("FEAT")).to_wire()).unwrap();
         assert!(
             feat.contains(
