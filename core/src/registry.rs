@@ -335,11 +335,21 @@ impl Registry {
         Reply::multiline(ReplyCode::SYSTEM_STATUS, lines)
     }
 
+    /// The entry `HELP` describes: a verb, or `SITE name` for a `SITE`
+    /// sub-command.
+    fn help_lookup(&self, what: &str) -> Option<&Entry> {
+        let what = what.trim().to_ascii_uppercase();
+        match what.split_once(' ') {
+            Some(("SITE", sub)) => self.by_site.get(sub.trim()),
+            _ => self.lookup(&what),
+        }
+    }
+
     /// The `HELP` reply (RFC 959 §4.1.3): all verbs, or the syntax and help
-    /// of one verb (`501` if unknown).
+    /// of one verb or `SITE` sub-command (`HELP SITE CHMOD`; `501` if unknown).
     pub fn help_reply(&self, verb: Option<&str>) -> Reply {
         match verb {
-            Some(v) => match self.lookup(&v.trim().to_ascii_uppercase()) {
+            Some(v) => match self.help_lookup(v) {
                 Some(e) => {
                     let mut text = format!("Syntax: {} -- {}", e.spec.syntax, e.spec.help);
                     if !e.spec.aliases.is_empty() {
@@ -454,5 +464,6 @@ mod tests {
         let help = reg.help_reply(Some("retr"));
         assert_eq!(help.text(), "Syntax: RETR <SP> pathname -- needs one");
         assert_eq!(reg.help_reply(Some("stou")).code.0, 501);
+        assert_eq!(reg.help_reply(Some("SITE NOSUCH")).code.0, 501);
     }
 }

@@ -294,5 +294,11 @@ mod tests {
         assert_eq!(text(t.run("SITE hash  a b")), "200 HASH a b\r\n");
         assert_eq!(t.run("SITE HASH").code(), Some(501));
         assert!(text(t.run("SITE HELP")).contains("SITE HASH <SP> pathname -- hash a file"));
+        // HELP describes a sub-command as it does a verb.
+        let help = t.session.registry.help_reply(Some("site  hash"));
+        assert_eq!(
+            help.text(),
+            "Syntax: SITE HASH <SP> pathname -- hash a file"
+        );
     }
 }
