@@ -11,7 +11,7 @@ use ftpsh_core::{
 /// mirror trees. Like SIZE it is meant for files: directories and other
 /// non-regular objects get 550. Symlinks are followed inside the jail only.
 /// The two-argument "set the time" form some servers accept is not
-/// supported; the whole argument is the pathname.
+/// supported (the whole argument is the pathname); MFMT sets times.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ModTime;
 
