@@ -25,6 +25,10 @@
 //! }
 //! ```
 //!
+//! A shared-library plugin (the C ABI, `ftpsh-plugin-api`) declares one by
+//! giving its verb a syntax that starts with `SITE` and the verb (`"SITE
+//! XECHO <SP> text"`); the plugin host marks such a verb `.site()`.
+//!
 //! The registry keeps sub-commands in a namespace of their own (so `SITE
 //! HASH` never collides with a `HASH` verb), routes `SITE QUOTA args` to the
 //! declaring command with the request rewritten to verb `QUOTA` and argument
