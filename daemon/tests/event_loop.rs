@@ -279,6 +279,15 @@ fn data_commands_wait_for_the_transfer_others_do_not() {
     assert_eq!(c.reply().0, 227);
     assert_eq!(c.reply().0, 200);
 
+    // A verb that does not declare itself data setup but returns a passive
+    // listener anyway (a careless plugin) cannot replace the data
+    // connection of the transfer in progress: 503, and the transfer goes on.
+    let data = c.pasv();
+    assert_eq!(c.cmd("GETB 50000000").0, 150);
+    assert_eq!(c.cmd("PASX").0, 503);
+    assert_eq!(read_all(data), pattern(50_000_000));
+    assert_eq!(c.reply().0, 226);
+
     // NOOP alone during a transfer is answered at once; QUIT waits for
     // the transfer's 226 and comes after it (RFC 959 §4.1.1).
     let data = c.pasv();
