@@ -49,14 +49,28 @@ impl<R: Read> ToNetwork<R> {
 }
 
 /// Appends `input` to `out` with each LF not preceded by CR turned into
-/// CRLF; `after_cr` carries the state across calls.
+/// CRLF; `after_cr` carries the state across calls. Copies whole lines at
+/// a time (`memchr` finds the LFs), so the cost per byte stays near a
+/// `memcpy`.
 pub fn lf_to_crlf(input: &[u8], after_cr: &mut bool, out: &mut Vec<u8>) {
-    for &b in input {
-        if b == b'\n' && !*after_cr {
+    let mut rest = input;
+    while let Some(i) = memchr::memchr(b'\n', rest) {
+        let line = &rest[..i];
+        let cr_before = match line.last() {
+            Some(&b) => b == b'\r',
+            None => *after_cr,
+        };
+        out.extend_from_slice(line);
+        if !cr_before {
             out.push(b'\r');
         }
-        out.push(b);
-        *after_cr = b == b'\r';
+        out.push(b'\n');
+        *after_cr = false;
+        rest = &rest[i + 1..];
+    }
+    if let Some(&last) = rest.last() {
+        out.extend_from_slice(rest);
+        *after_cr = last == b'\r';
     }
 }
 
@@ -88,20 +102,25 @@ impl<R: Read> Read for ToNetwork<R> {
 /// written but remembered in `held_cr` for the next call (see
 /// [`FromNetwork`]).
 pub fn crlf_to_lf(input: &[u8], held_cr: &mut bool, out: &mut Vec<u8>) {
-    for &b in input {
-        if *held_cr {
-            *held_cr = false;
-            if b != b'\n' {
-                // A bare CR is data.
-                out.push(b'\r');
-            }
-        }
-        if b == b'\r' {
-            *held_cr = true;
-        } else {
-            out.push(b);
+    let mut rest = input;
+    if *held_cr && let Some(&first) = rest.first() {
+        *held_cr = false;
+        if first != b'\n' {
+            // A bare CR is data.
+            out.push(b'\r');
         }
     }
+    while let Some(i) = memchr::memchr(b'\r', rest) {
+        out.extend_from_slice(&rest[..i]);
+        match rest.get(i + 1) {
+            // CRLF: the CR goes, the LF is copied with what follows.
+            Some(b'\n') => {}
+            Some(_) => out.push(b'\r'),
+            None => *held_cr = true,
+        }
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
 }
 
 /// An upload sink that stores NVT-ASCII data with local line ends (STOR,
@@ -250,7 +269,57 @@ mod tests {
         assert_eq!(*stored.lock().unwrap(), b"line one\nline two\n");
     }
 
+    /// Byte-at-a-time reference versions of the two conversions.
+    fn naive_lf_to_crlf(input: &[u8], after_cr: &mut bool, out: &mut Vec<u8>) {
+        for &b in input {
+            if b == b'\n' && !*after_cr {
+                out.push(b'\r');
+            }
+            out.push(b);
+            *after_cr = b == b'\r';
+        }
+    }
+
+    fn naive_crlf_to_lf(input: &[u8], held_cr: &mut bool, out: &mut Vec<u8>) {
+        for &b in input {
+            if *held_cr {
+                *held_cr = false;
+                if b != b'\n' {
+                    out.push(b'\r');
+                }
+            }
+            if b == b'\r' {
+                *held_cr = true;
+            } else {
+                out.push(b);
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn fast_conversions_match_the_byte_at_a_time_model(
+            data in proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'a')], 0..200),
+            chunk in 1usize..17,
+        ) {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let (mut sa, mut sb) = (false, false);
+            for c in data.chunks(chunk) {
+                lf_to_crlf(c, &mut sa, &mut a);
+                naive_lf_to_crlf(c, &mut sb, &mut b);
+                prop_assert_eq!(&a, &b);
+                prop_assert_eq!(sa, sb);
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let (mut sa, mut sb) = (false, false);
+            for c in data.chunks(chunk) {
+                crlf_to_lf(c, &mut sa, &mut a);
+                naive_crlf_to_lf(c, &mut sb, &mut b);
+                prop_assert_eq!(&a, &b);
+                prop_assert_eq!(sa, sb);
+            }
+        }
+
         #[test]
         fn round_trip_of_lf_text(text in "[a-z\n]{0,300}", chunk in 1usize..64) {
             let wire = to_network(text.as_bytes(), chunk);
