@@ -335,3 +335,39 @@ fn eprt_over_ipv6() {
     assert!(fs::read(&out).unwrap() == data);
     server.shutdown().unwrap();
 }
+
+/// A connect that never completes (the client's listen queue is full, so
+/// its SYNs go unanswered) ends with the data timeout, as a passive
+/// listener nobody connects to does: the transfer gets `425`, the session
+/// goes on.
+#[test]
+fn a_connect_that_hangs_ends_with_the_data_timeout() {
+    use socket2::{Domain, Socket, Type};
+    let srv = TestServer::with(ftpsh_tests::Options {
+        data_timeout: Duration::from_secs(2),
+        ..ftpsh_tests::Options::default()
+    });
+    fs::write(srv.path("f.txt"), b"f").unwrap();
+    // A listener that never accepts, with its queue filled.
+    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    l.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr.into());
+        fillers.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = RawControl::login(srv.addr(), USER, PASSWORD);
+    c.cmd(&format!("PORT {}", port_arg(addr)), 200);
+    c.send("RETR f.txt");
+    let r = c.reply();
+    assert_eq!(r.code, 425, "{r:?}");
+    assert!(r.text.contains("within 2 s"), "{r:?}");
+    c.cmd("NOOP", 200);
+    drop(fillers);
+}
