@@ -200,6 +200,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever parses formats back to the same digits.
+        #[test]
+        fn time_val_never_panics_and_round_trips(text in "[0-9.+-]{0,20}") {
+            if let Some(secs) = parse_time_val(&text) {
+                let whole = text.split('.').next().unwrap_or_default();
+                proptest::prop_assert_eq!(UtcTime::from_unix(secs).time_val(), whole);
+            }
+        }
+    }
+
     #[test]
     fn refusals() {
         let mut t = session();

@@ -351,6 +351,21 @@ mod tests {
         assert_eq!(t.run("EPRT |1|127.0.0.1|5000|").code(), Some(503));
     }
 
+    proptest::proptest! {
+        /// No argument makes the parsers panic, and whatever they accept
+        /// names the peer's address on an unprivileged port.
+        #[test]
+        fn parsers_never_panic_and_never_bounce(arg in "[|!0-9.:,a-f ]{0,40}") {
+            let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+            for target in [parse_port(&arg), parse_eprt(&arg, peer)] {
+                if let Ok(t) = target.and_then(|t| check_bounce("PORT", t, peer)) {
+                    proptest::prop_assert_eq!(t.ip(), peer.ip());
+                    proptest::prop_assert!(t.port() >= MIN_ACTIVE_PORT);
+                }
+            }
+        }
+    }
+
     #[test]
     fn needs_login() {
         let mut t = TestSession::logged_out(TestSession::registry_with(Arc::new(Active)));
