@@ -18,9 +18,10 @@
 //! the `425` guard, what may run during a transfer), lends the session to a
 //! fixed pool of worker threads for [`Command::run`], and gets the session and
 //! its outcome back through a channel and a `mio::Waker`. Passive listeners,
-//! data connections and transfers are pumped by the loop in bounded chunks,
-//! `RETR` with `sendfile(2)`; uploads are committed (fsync, rename) on a
-//! worker.
+//! active-mode connects (non-blocking, from the control connection's local
+//! address), data connections and transfers are pumped by the loop in
+//! bounded chunks, `RETR` with `sendfile(2)` (through a converting reader in
+//! `TYPE A`); uploads are committed (fsync, rename) on a worker.
 //!
 //! The main trade-off: commands, which open, stat, list, rename, fsync, run
 //! on workers, but the bytes of a transfer move on the loop thread —
