@@ -65,8 +65,8 @@ pub struct DaemonConfig {
     /// before it gets `421` and is closed (default 300 s).
     pub idle_timeout: Duration,
     /// How long a passive listener waits for its data connection (or an
-    /// active-mode connect may take), and how
-    /// long a data connection may make no progress (default 30 s).
+    /// active-mode connect may take), and how long a data connection may
+    /// make no progress (default 30 s).
     pub data_timeout: Duration,
     /// Most concurrent control connections; more get `421` and are closed
     /// (default 512).
