@@ -2,7 +2,8 @@
 //!
 //! Permissions use pyftpdlib's letters, which seed 004 relies on:
 //! `e` change directory, `l` list, `r` retrieve, `a` append, `d` delete,
-//! `f` rename, `m` make directory, `w` store.
+//! `f` rename, `m` make directory, `w` store, `M` change mode (SITE CHMOD),
+//! `T` change modification time (MFMT).
 //!
 //! Accounts ([`Users`]) hold what a login is checked against: the stored
 //! password (a hash or plaintext, see [`credential`]), the account's root
@@ -43,13 +44,17 @@ pub enum Permission {
     Rename,
     /// `m`: MKD.
     MakeDir,
-    /// `w`: STOR.
+    /// `w`: STOR, STOU.
     Write,
+    /// `M`: SITE CHMOD.
+    ChangeMode,
+    /// `T`: MFMT.
+    SetTime,
 }
 
 impl Permission {
-    /// Every permission, in letter order `elradfmw`.
-    pub const ALL: [Permission; 8] = [
+    /// Every permission, in letter order `elradfmwMT`.
+    pub const ALL: [Permission; 10] = [
         Self::ChangeDir,
         Self::List,
         Self::Retrieve,
@@ -58,6 +63,8 @@ impl Permission {
         Self::Rename,
         Self::MakeDir,
         Self::Write,
+        Self::ChangeMode,
+        Self::SetTime,
     ];
 
     /// The pyftpdlib letter.
@@ -71,27 +78,29 @@ impl Permission {
             Self::Rename => 'f',
             Self::MakeDir => 'm',
             Self::Write => 'w',
+            Self::ChangeMode => 'M',
+            Self::SetTime => 'T',
         }
     }
 
-    fn bit(self) -> u8 {
-        1 << (Self::ALL.iter().position(|p| *p == self).unwrap_or(0) as u8)
+    fn bit(self) -> u16 {
+        1 << (Self::ALL.iter().position(|p| *p == self).unwrap_or(0) as u16)
     }
 }
 
 /// A set of [`Permission`]s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Permissions(u8);
+pub struct Permissions(u16);
 
-/// A permission string with a letter outside `elradfmw`.
+/// A permission string with a letter outside `elradfmwMT`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("unknown permission letter {0:?} (expected some of \"elradfmw\")")]
+#[error("unknown permission letter {0:?} (expected some of \"elradfmwMT\")")]
 pub struct BadPermission(pub char);
 
 impl Permissions {
-    /// All eight permissions.
+    /// Every permission (`elradfmwMT`).
     pub fn all() -> Self {
-        Self(u8::MAX)
+        Self(u16::MAX)
     }
 
     /// Read-only access (`elr`), as for anonymous users.
@@ -172,8 +181,8 @@ pub enum UserSpecError {
 
 impl User {
     /// Parses the command-line form `NAME:PASSWORD[:PERMS]` (PERMS default
-    /// `elradfmw`) with `root` as the home directory. The password may not
-    /// contain `:` when PERMS is given. PASSWORD may be a hash (see
+    /// all, `elradfmwMT`) with `root` as the home directory. The password may
+    /// not contain `:` when PERMS is given. PASSWORD may be a hash (see
     /// [`credential`]), which keeps the password itself out of `ps`.
     ///
     /// # Errors
@@ -374,7 +383,7 @@ mod tests {
 
     #[test]
     fn permissions_roundtrip() {
-        assert_eq!(Permissions::all().to_string(), "elradfmw");
+        assert_eq!(Permissions::all().to_string(), "elradfmwMT");
         assert_eq!(Permissions::parse("wre").unwrap().to_string(), "erw");
         assert_eq!(Permissions::parse("elx"), Err(BadPermission('x')));
         assert!(!Permissions::read_only().allows(Permission::Write));

@@ -15,7 +15,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use crate::auth::Permission;
@@ -42,9 +42,25 @@ pub struct VerbSpec {
     /// True when the verb transfers over a data connection, so the daemon
     /// answers `425` unless PASV/EPSV came first.
     pub data: bool,
-    /// True when the daemon may run it while a transfer is in progress
-    /// (ABOR, STAT, NOOP, QUIT); other verbs wait for the transfer to end.
+    /// True for verbs meant for a transfer in progress (ABOR, STAT, NOOP,
+    /// QUIT). During a transfer the daemon runs every verb at once except
+    /// those with [`VerbSpec::data`] or [`VerbSpec::data_setup`], which wait
+    /// for its end; this flag documents the intent (and lets a data verb
+    /// run anyway).
     pub during_transfer: bool,
+    /// True when the verb prepares the next data connection (PASV, EPSV,
+    /// PORT, EPRT): during a transfer it waits for the transfer to end,
+    /// since carrying it out would replace the data connection in use.
+    pub data_setup: bool,
+    /// Whether the verb takes an argument. The registry answers `501`
+    /// (RFC 959 §5.3.1, §4.2) before login, permission or data-connection
+    /// checks when the request breaks this rule.
+    pub arg: ArgRule,
+    /// True for a `SITE` sub-command (`SITE CHMOD`): [`VerbSpec::verb`] is
+    /// then the sub-command's name, registered in the registry's `SITE`
+    /// namespace rather than as a verb of its own. See
+    /// [`VerbSpec::site`].
+    pub site: bool,
     /// The line this verb adds to the `FEAT` reply (RFC 2389), if any.
     pub feat: Option<String>,
     /// True when the command never blocks - no filesystem call, no waiting,
@@ -54,6 +70,19 @@ pub struct VerbSpec {
     pub inline: bool,
     /// Documented examples, executed by each command crate's tests.
     pub examples: Vec<Example>,
+}
+
+/// Whether a verb takes an argument (RFC 959 §5.3.1 gives each command's
+/// syntax). Checked by [`Registry::authorize`](crate::Registry::authorize).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArgRule {
+    /// No argument allowed (`PWD`); one gets `501`.
+    None,
+    /// Either way; the command checks (the default).
+    #[default]
+    Optional,
+    /// An argument is required (`RETR`); none gets `501`.
+    Required,
 }
 
 /// A documented example: a request line and the reply code it yields
@@ -80,6 +109,9 @@ impl VerbSpec {
             permission: None,
             data: false,
             during_transfer: false,
+            data_setup: false,
+            arg: ArgRule::Optional,
+            site: false,
             feat: None,
             inline: false,
             examples: Vec::new(),
@@ -110,6 +142,13 @@ impl VerbSpec {
         self
     }
 
+    /// Marks the verb as preparing the next data connection (see
+    /// [`VerbSpec::data_setup`]).
+    pub fn data_setup(mut self) -> Self {
+        self.data_setup = true;
+        self
+    }
+
     /// Allows the verb during a transfer.
     pub fn during_transfer(mut self) -> Self {
         self.during_transfer = true;
@@ -119,6 +158,33 @@ impl VerbSpec {
     /// Declares that the command never blocks (see [`VerbSpec::inline`]).
     pub fn inline(mut self) -> Self {
         self.inline = true;
+        self
+    }
+
+    /// Declares that the verb takes no argument (`PWD`, `CDUP`, `PASV`):
+    /// one gets `501`.
+    pub fn no_arg(mut self) -> Self {
+        self.arg = ArgRule::None;
+        self
+    }
+
+    /// Declares that the verb needs an argument (`RETR`, `STOR`): none gets
+    /// `501` before any data-connection check.
+    pub fn needs_arg(mut self) -> Self {
+        self.arg = ArgRule::Required;
+        self
+    }
+
+    /// Makes this a `SITE` sub-command (RFC 959 §4.1.3: SITE carries
+    /// "services specific to his system"): the registry routes `SITE <verb>
+    /// [args]` here, with the request's verb set to `verb` and its argument
+    /// to `args`, after the usual argument, login and permission checks of
+    /// this spec. Sub-commands have their own namespace (a plugin's `SITE
+    /// HASH` does not collide with a `HASH` verb), are listed by `SITE
+    /// HELP`, and are how a command crate or plugin extends `SITE` without
+    /// touching the crate that owns the `SITE` verb.
+    pub fn site(mut self) -> Self {
+        self.site = true;
         self
     }
 
@@ -194,6 +260,18 @@ pub enum Outcome {
         /// The reply announcing it.
         reply: Reply,
     },
+    /// Active mode (RFC 959 §4.1.2 PORT, RFC 2428 §2 EPRT): drop any
+    /// passive listener or data connection, connect to `target` from the
+    /// control connection's local address (non-blocking, within the data
+    /// timeout) and send `reply` (200) at once. The command has already
+    /// checked `target` against bounce attacks (RFC 2577 §3); a connection
+    /// that fails is reported by the next transfer as `425`.
+    Active {
+        /// The client's data port.
+        target: SocketAddr,
+        /// The reply to send now.
+        reply: Reply,
+    },
     /// Abort the transfer in progress, if any (RFC 959 §4.1.3 ABOR).
     Abort,
     /// Send this reply, then close the control connection once any transfer
@@ -235,6 +313,11 @@ impl std::fmt::Debug for Outcome {
                 .field("listener", &listener.local_addr().ok())
                 .field("reply", reply)
                 .finish(),
+            Self::Active { target, reply } => f
+                .debug_struct("Active")
+                .field("target", target)
+                .field("reply", reply)
+                .finish(),
             Self::Abort => f.write_str("Abort"),
             Self::Close(r) => f.debug_tuple("Close").field(r).finish(),
             Self::StartTls(r) => f.debug_tuple("StartTls").field(r).finish(),
@@ -263,7 +346,7 @@ impl Outcome {
             | Self::Close(r)
             | Self::StartTls(r) => Some(r.code.0),
             Self::Transfer { opening, .. } => Some(opening.code.0),
-            Self::Passive { reply, .. } => Some(reply.code.0),
+            Self::Passive { reply, .. } | Self::Active { reply, .. } => Some(reply.code.0),
             Self::Abort => None,
         }
     }
@@ -287,7 +370,6 @@ impl std::fmt::Debug for Transfer {
 }
 
 /// What a `Send` transfer reads from.
-#[derive(Debug)]
 pub enum DataSource {
     /// A file, sent from `offset` (bytes, from REST) to its end; the daemon
     /// uses `sendfile(2)` for it.
@@ -299,6 +381,25 @@ pub enum DataSource {
     },
     /// Bytes produced in advance (a directory listing).
     Bytes(Vec<u8>),
+    /// A reader the event loop drains in bounded chunks (a file converted
+    /// for `TYPE A`, see [`crate::ascii::ToNetwork`]). Its reads happen on
+    /// the loop thread, so it must be cheap and must not wait on anything
+    /// but a local disk.
+    Reader(Box<dyn std::io::Read + Send>),
+}
+
+impl std::fmt::Debug for DataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File { file, offset } => f
+                .debug_struct("File")
+                .field("file", file)
+                .field("offset", offset)
+                .finish(),
+            Self::Bytes(b) => f.debug_tuple("Bytes").field(&b.len()).finish(),
+            Self::Reader(_) => f.write_str("Reader(..)"),
+        }
+    }
 }
 
 /// Where a `Receive` transfer writes. The loop writes received bytes in

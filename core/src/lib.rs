@@ -9,11 +9,13 @@
 //! block on the disk and need no locks, but anything touching a socket has to
 //! be returned to the event loop as an [`Outcome`].
 
+pub mod ascii;
 pub mod auth;
 pub mod command;
 pub mod dest;
 pub mod error;
 pub mod jail;
+pub mod mlst;
 pub mod passive_address;
 mod reclaim;
 pub mod registry;
@@ -27,7 +29,7 @@ pub mod tls;
 pub mod upload;
 
 pub use auth::{Grant, LockoutPolicy, LoginRefused, Permission, Permissions, User, Users};
-pub use command::{Command, DataSource, Example, Outcome, Transfer, UploadSink, VerbSpec};
+pub use command::{ArgRule, Command, DataSource, Example, Outcome, Transfer, UploadSink, VerbSpec};
 pub use error::{exhausted_resource, io_reply, not_regular_file, path_reply};
 pub use jail::{Jail, JailCache, PathError, VirtualPath};
 pub use passive_address::PassiveAddress;

@@ -7,10 +7,34 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::command::{Command, VerbSpec};
+use crate::command::{ArgRule, Command, VerbSpec};
 use crate::reply::{Reply, ReplyCode};
 use crate::request::Request;
 use crate::session::Session;
+
+/// Verbs that standard FTP documents define: when none of them is
+/// registered, the client gets `502 command not implemented` rather than
+/// `500 command not understood` (RFC 959 §4.2, §5.4). RFC 959 §4.1 and
+/// RFC 775's `X` forms, RFC 1639 (`LPRT`/`LPSV`), RFC 2228 (security),
+/// RFC 2389, RFC 2428, RFC 2640 (`LANG`), RFC 3659, RFC 7151 (`HOST`) and
+/// the `MFxx` draft.
+pub const STANDARD_VERBS: &[&str] = &[
+    "ABOR", "ACCT", "ADAT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CONF", "CWD", "DELE", "ENC",
+    "EPRT", "EPSV", "FEAT", "HELP", "HOST", "LANG", "LIST", "LPRT", "LPSV", "MDTM", "MFCT", "MFF",
+    "MFMT", "MIC", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PBSZ",
+    "PORT", "PROT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE",
+    "SMNT", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
+    "XRMD",
+];
+
+/// `SITE CHMOD` for a sub-command, the verb otherwise.
+fn display_verb(spec: &VerbSpec) -> String {
+    if spec.site {
+        format!("SITE {}", spec.verb)
+    } else {
+        spec.verb.clone()
+    }
+}
 
 /// One registered verb.
 #[derive(Clone)]
@@ -58,6 +82,9 @@ pub enum RegistryError {
 pub struct Registry {
     by_verb: BTreeMap<String, Entry>,
     specs: Vec<Arc<VerbSpec>>,
+    /// `SITE` sub-commands ([`VerbSpec::site`]), by name.
+    by_site: BTreeMap<String, Entry>,
+    site_specs: Vec<Arc<VerbSpec>>,
     commands: Vec<Arc<dyn Command>>,
 }
 
@@ -82,8 +109,13 @@ impl Registry {
     /// [`RegistryError::Collision`] or [`RegistryError::BadVerb`].
     pub fn register(&mut self, command: Arc<dyn Command>) -> Result<(), RegistryError> {
         let specs: Vec<Arc<VerbSpec>> = command.verbs().into_iter().map(Arc::new).collect();
-        let mut seen = Vec::new();
+        let mut seen: Vec<(bool, &str)> = Vec::new();
         for spec in &specs {
+            let table = if spec.site {
+                &self.by_site
+            } else {
+                &self.by_verb
+            };
             for verb in spec.all_verbs() {
                 if verb.is_empty()
                     || verb.len() > crate::request::MAX_VERB
@@ -94,24 +126,36 @@ impl Registry {
                         command: command.name().to_owned(),
                     });
                 }
-                let existing = self
-                    .by_verb
+                let existing = table
                     .get(verb)
                     .map(|e| e.command.name().to_owned())
-                    .or_else(|| seen.contains(&verb).then(|| command.name().to_owned()));
+                    .or_else(|| {
+                        seen.contains(&(spec.site, verb))
+                            .then(|| command.name().to_owned())
+                    });
                 if let Some(existing) = existing {
+                    let verb = if spec.site {
+                        format!("SITE {verb}")
+                    } else {
+                        verb.to_owned()
+                    };
                     return Err(RegistryError::Collision {
-                        verb: verb.to_owned(),
+                        verb,
                         command: command.name().to_owned(),
                         existing,
                     });
                 }
-                seen.push(verb);
+                seen.push((spec.site, verb));
             }
         }
         for spec in specs {
+            let table = if spec.site {
+                &mut self.by_site
+            } else {
+                &mut self.by_verb
+            };
             for verb in spec.all_verbs() {
-                self.by_verb.insert(
+                table.insert(
                     verb.to_owned(),
                     Entry {
                         command: command.clone(),
@@ -119,7 +163,11 @@ impl Registry {
                     },
                 );
             }
-            self.specs.push(spec);
+            if spec.site {
+                self.site_specs.push(spec);
+            } else {
+                self.specs.push(spec);
+            }
         }
         self.commands.push(command);
         Ok(())
@@ -130,9 +178,37 @@ impl Registry {
         self.by_verb.get(verb)
     }
 
-    /// Every canonical verb's declaration, in registration order.
+    /// Every canonical verb's declaration, in registration order (`SITE`
+    /// sub-commands are in [`Registry::site_specs`]).
     pub fn specs(&self) -> &[Arc<VerbSpec>] {
         &self.specs
+    }
+
+    /// The entry of the `SITE` sub-command `name` (upper case).
+    pub fn site_lookup(&self, name: &str) -> Option<&Entry> {
+        self.by_site.get(name)
+    }
+
+    /// Every `SITE` sub-command's declaration, in registration order.
+    pub fn site_specs(&self) -> &[Arc<VerbSpec>] {
+        &self.site_specs
+    }
+
+    /// The `SITE` sub-command a `SITE` request names, with the request
+    /// rewritten to it (verb = sub-command, argument = the rest).
+    fn site_route(&self, request: &Request) -> Option<(&Entry, Request)> {
+        if request.verb != "SITE" {
+            return None;
+        }
+        let arg = request.arg.as_deref()?.trim_start();
+        let (name, rest) = arg.split_once(' ').unwrap_or((arg, ""));
+        let entry = self.by_site.get(&name.to_ascii_uppercase())?;
+        let rest = rest.trim_start();
+        let routed = Request {
+            verb: entry.spec.verb.clone(),
+            arg: (!rest.is_empty()).then(|| rest.to_owned()),
+        };
+        Some((entry, routed))
     }
 
     /// Every registered command, in registration order.
@@ -143,20 +219,61 @@ impl Registry {
     /// Looks `request` up and checks login and permission, returning the
     /// entry and the request rewritten to the canonical verb.
     ///
+    /// The checks run in this order, as pyftpdlib does, so a syntax error
+    /// is reported before anything that depends on the session's state:
+    /// unknown verb, argument rule ([`VerbSpec::arg`]), login, permission.
+    ///
     /// # Errors
-    /// The reply to send instead: `500` unknown verb, `530` not logged in,
-    /// `550` permission denied.
+    /// The reply to send instead: `502` for a standard verb that nobody
+    /// registered ([`STANDARD_VERBS`], RFC 959 §4.2: "command not
+    /// implemented"), `500` for any other unknown verb ("syntax error,
+    /// command unrecognized"), `501` for an argument the verb does not take
+    /// or a missing one it needs, `530` not logged in, `550` permission
+    /// denied.
     pub fn authorize(
         &self,
         request: &Request,
         session: &Session,
     ) -> Result<(Entry, Request), Reply> {
-        let entry = self.lookup(&request.verb).ok_or_else(|| {
-            Reply::new(
-                ReplyCode::SYNTAX_ERROR,
-                format!("{}: command not understood", request.verb),
-            )
+        let site = self.site_route(request);
+        let request = site.as_ref().map_or(request, |(_, r)| r);
+        let entry = match &site {
+            Some((entry, _)) => Some(*entry),
+            None => self.lookup(&request.verb),
+        };
+        let entry = entry.ok_or_else(|| {
+            if STANDARD_VERBS.contains(&request.verb.as_str()) {
+                Reply::new(
+                    ReplyCode::NOT_IMPLEMENTED,
+                    format!("{}: command not implemented", request.verb),
+                )
+            } else {
+                Reply::new(
+                    ReplyCode::SYNTAX_ERROR,
+                    format!("{}: command not understood", request.verb),
+                )
+            }
         })?;
+        let has_arg = request.arg.as_deref().is_some_and(|a| !a.trim().is_empty());
+        match entry.spec.arg {
+            ArgRule::None if has_arg => {
+                return Err(Reply::new(
+                    ReplyCode::PARAMETER_SYNTAX_ERROR,
+                    format!("{} takes no argument", display_verb(&entry.spec)),
+                ));
+            }
+            ArgRule::Required if !has_arg => {
+                return Err(Reply::new(
+                    ReplyCode::PARAMETER_SYNTAX_ERROR,
+                    format!(
+                        "{} needs an argument: {}",
+                        display_verb(&entry.spec),
+                        entry.spec.syntax
+                    ),
+                ));
+            }
+            _ => {}
+        }
         if entry.spec.login && session.user().is_none() {
             return Err(Reply::new(
                 ReplyCode::NOT_LOGGED_IN,
@@ -170,7 +287,7 @@ impl Registry {
                 ReplyCode::FILE_UNAVAILABLE,
                 format!(
                     "{}: permission denied (needs '{}')",
-                    entry.spec.verb,
+                    display_verb(&entry.spec),
                     p.letter()
                 ),
             ));
@@ -180,6 +297,23 @@ impl Registry {
             arg: request.arg.clone(),
         };
         Ok((entry.clone(), canonical))
+    }
+
+    /// The `SITE HELP` reply: one line per `SITE` sub-command, `<syntax> --
+    /// <help>`, generated from [`Registry::site_specs`].
+    pub fn site_help_reply(&self) -> Reply {
+        let mut lines = vec!["SITE commands recognized:".to_owned()];
+        let mut specs: Vec<&Arc<VerbSpec>> = self.site_specs.iter().collect();
+        specs.sort_by(|a, b| a.verb.cmp(&b.verb));
+        for spec in specs {
+            let permission = spec
+                .permission
+                .map(|p| format!(" (permission '{}')", p.letter()))
+                .unwrap_or_default();
+            lines.push(format!("{} -- {}{permission}", spec.syntax, spec.help));
+        }
+        lines.push("Help OK.".to_owned());
+        Reply::multiline(ReplyCode::HELP, lines)
     }
 
     /// The `FEAT` reply (RFC 2389 §3.2): `211-Features:`, one indented line
@@ -201,11 +335,21 @@ impl Registry {
         Reply::multiline(ReplyCode::SYSTEM_STATUS, lines)
     }
 
+    /// The entry `HELP` describes: a verb, or `SITE name` for a `SITE`
+    /// sub-command.
+    fn help_lookup(&self, what: &str) -> Option<&Entry> {
+        let what = what.trim().to_ascii_uppercase();
+        match what.split_once(' ') {
+            Some(("SITE", sub)) => self.by_site.get(sub.trim()),
+            _ => self.lookup(&what),
+        }
+    }
+
     /// The `HELP` reply (RFC 959 §4.1.3): all verbs, or the syntax and help
-    /// of one verb (`501` if unknown).
+    /// of one verb or `SITE` sub-command (`HELP SITE CHMOD`; `501` if unknown).
     pub fn help_reply(&self, verb: Option<&str>) -> Reply {
         match verb {
-            Some(v) => match self.lookup(&v.trim().to_ascii_uppercase()) {
+            Some(v) => match self.help_lookup(v) {
                 Some(e) => {
                     let mut text = format!("Syntax: {} -- {}", e.spec.syntax, e.spec.help);
                     if !e.spec.aliases.is_empty() {
@@ -226,5 +370,100 @@ impl Registry {
                 Reply::multiline(ReplyCode::HELP, lines)
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "testkit"))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::command::Outcome;
+    use crate::testkit::TestSession;
+
+    struct Probe;
+
+    impl Command for Probe {
+        fn name(&self) -> &str {
+            "probe"
+        }
+        fn verbs(&self) -> Vec<VerbSpec> {
+            vec![
+                VerbSpec::new("PWD", "PWD", "no argument").no_arg(),
+                VerbSpec::new("RETR", "RETR <SP> pathname", "needs one")
+                    .needs_arg()
+                    .permission(crate::Permission::Retrieve)
+                    .data(),
+                VerbSpec::new("FEAT", "FEAT", "before login")
+                    .no_login()
+                    .no_arg(),
+                VerbSpec::new("CWD", "CWD [<SP> pathname]", "either way"),
+            ]
+        }
+        fn run(&self, _: &Request, _: &mut Session) -> Outcome {
+            Outcome::Reply(Reply::new(ReplyCode::OK, "ok"))
+        }
+    }
+
+    /// (request, logged in, code, the rule it follows)
+    #[test]
+    fn authorize_table() {
+        let rows: &[(&str, bool, u16, &str)] = &[
+            ("NOPE", true, 500, "RFC 959 §4.2 500 command unrecognized"),
+            ("XYZZY arg", false, 500, "§4.2 500 even before login"),
+            (
+                "STOU",
+                true,
+                502,
+                "§4.2 502 command not implemented (§4.1.3 STOU)",
+            ),
+            ("ACCT x", false, 502, "§4.1.1 ACCT, not implemented"),
+            ("SMNT x", true, 502, "§4.1.1 SMNT, not implemented"),
+            (
+                "PWD x",
+                true,
+                501,
+                "§5.3.1 PWD <CRLF>: 501 syntax error in parameters",
+            ),
+            ("PWD  ", true, 200, "trailing blanks are no argument"),
+            ("FEAT x", false, 501, "RFC 2389 §3.1 FEAT takes no argument"),
+            ("RETR", true, 501, "§5.3.1 RETR <SP> <pathname>"),
+            (
+                "RETR",
+                false,
+                501,
+                "the syntax error is reported before login",
+            ),
+            ("RETR x", false, 530, "§5.4 530 not logged in"),
+            ("CWD", true, 200, "an optional argument"),
+            ("CWD x", true, 200, "an optional argument"),
+        ];
+        for &(line, logged_in, code, rule) in rows {
+            let reg = TestSession::registry_with(Arc::new(Probe));
+            let t = if logged_in {
+                TestSession::new(reg.clone())
+            } else {
+                TestSession::logged_out(reg.clone())
+            };
+            let request = Request::parse(line.as_bytes()).expect("parse");
+            let got = match reg.authorize(&request, &t.session) {
+                Ok(_) => 200,
+                Err(r) => r.code.0,
+            };
+            assert_eq!(got, code, "{line:?}: {rule}");
+        }
+        let reg = TestSession::registry_with(Arc::new(Probe));
+        let mut t = TestSession::new(reg);
+        t.login_as("reader", "pw");
+        assert_eq!(t.run("RETR").code(), Some(501), "syntax before permission");
+    }
+
+    #[test]
+    fn help_and_feat_come_from_specs() {
+        let reg = TestSession::registry_with(Arc::new(Probe));
+        let help = reg.help_reply(Some("retr"));
+        assert_eq!(help.text(), "Syntax: RETR <SP> pathname -- needs one");
+        assert_eq!(reg.help_reply(Some("stou")).code.0, 501);
+        assert_eq!(reg.help_reply(Some("SITE NOSUCH")).code.0, 501);
     }
 }

@@ -72,6 +72,9 @@ impl Request {
         // Leading garbage such as the Telnet "synch" leftovers is tolerated
         // as whitespace only.
         let line = trim_start(line);
+        // Some old clients send Telnet IP (0xF4) and DM (0xF2) before ABOR
+        // without their IAC prefix; like pyftpdlib, skip them.
+        let line = trim_start(strip_bare_telnet(line));
         if line.is_empty() {
             return Err(ParseError::Empty);
         }
@@ -105,6 +108,13 @@ impl Request {
 fn strip_terminator(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn strip_bare_telnet(mut line: &[u8]) -> &[u8] {
+    while let [0xF2 | 0xF4, rest @ ..] = line {
+        line = rest;
+    }
+    line
 }
 
 fn trim_start(mut line: &[u8]) -> &[u8] {
@@ -254,6 +264,18 @@ mod tests {
                 "ABOR",
                 None,
                 "RFC 959 §4.1.3 Telnet IP/Synch before ABOR",
+            ),
+            (
+                b"\xf4ABOR\r\n",
+                "ABOR",
+                None,
+                "RFC 854 IP sent bare (no IAC) before ABOR, tolerated as pyftpdlib does",
+            ),
+            (
+                b"\xf4\xf2ABOR\r\n",
+                "ABOR",
+                None,
+                "RFC 854 IP and DM sent bare before ABOR",
             ),
             (
                 b"SIZE caf\xc3\xa9\r\n",

@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub jails: Arc<JailCache>,
     /// FTPS (RFC 4217) availability and requirements.
     pub tls: TlsPolicy,
+    /// Whether PORT and EPRT (active mode) are served; `false` (ftpshd
+    /// `--no-active`) answers them with `502`.
+    pub active_mode: bool,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             max_login_failures: 3,
             jails: Arc::default(),
             tls: TlsPolicy::default(),
+            active_mode: true,
         }
     }
 }
@@ -59,8 +63,8 @@ impl Default for ServerConfig {
 /// FTP representation type (RFC 959 §3.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TransferType {
-    /// `TYPE A`. As with vsftpd's defaults, file data is still sent
-    /// unchanged; listings always use CRLF.
+    /// `TYPE A`: file data goes over the wire with CRLF line ends and is
+    /// stored with LF ([`crate::ascii`]); listings always use CRLF.
     Ascii,
     /// `TYPE I`.
     #[default]
@@ -124,6 +128,8 @@ pub struct Session {
     pub utf8: bool,
     /// TLS on the control connection, `PBSZ` and `PROT` (RFC 4217).
     pub tls: TlsState,
+    /// The facts MLST and MLSD print, set by `OPTS MLST` (RFC 3659 §7.9).
+    pub mlst_facts: crate::mlst::FactSet,
 }
 
 impl Session {
@@ -150,6 +156,7 @@ impl Session {
             epsv_all: false,
             utf8: true,
             tls: TlsState::default(),
+            mlst_facts: crate::mlst::FactSet::default(),
         }
     }
 

@@ -41,7 +41,7 @@ pub struct Options {
     pub root: Option<PathBuf>,
 
     /// An account: NAME:PASSWORD, or NAME:PASSWORD:PERMS with PERMS letters
-    /// from "elradfmw" (default all). PASSWORD may be a hash from
+    /// from "elradfmwMT" (default all). PASSWORD may be a hash from
     /// `ftpshd hash-password`, which keeps it out of `ps`. Repeatable; adds
     /// to the file's `[[users]]`. Without any account, user "ftpsh" gets a
     /// random password, printed once.
@@ -78,6 +78,11 @@ pub struct Options {
     /// looked up again every 5 minutes. EPSV is not affected.
     #[arg(long, value_name = "ADDR|NAME")]
     pub passive_address: Option<String>,
+
+    /// Refuse active mode: PORT and EPRT get 502 and the server never
+    /// connects out (clients use EPSV or PASV) [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub no_active: Option<bool>,
 
     /// Seconds a control connection may stay idle outside a transfer
     /// [default: 300].
@@ -205,7 +210,7 @@ pub struct UserEntry {
     /// The account's own root [default: the global root].
     #[serde(default)]
     pub root: Option<Spanned<PathBuf>>,
-    /// Permission letters [default: elradfmw].
+    /// Permission letters [default: all, elradfmwMT].
     #[serde(default)]
     pub perms: Option<Perms>,
     /// Most sessions logged in as this account at once [default: no limit
@@ -427,6 +432,7 @@ impl Options {
             anonymous_perms,
             passive_ports,
             passive_address,
+            no_active,
             idle_timeout,
             data_timeout,
             max_sessions,
@@ -582,6 +588,7 @@ impl Options {
                 .unwrap_or_else(|| ServerConfig::default().banner),
             passive_ports: self.passive_ports.map(|p| p.0),
             passive_address,
+            active_mode: !self.no_active.unwrap_or(false),
             login_failure_delay: Duration::from_secs(
                 self.login_failure_delay
                     .unwrap_or(defaults::LOGIN_FAILURE_DELAY),

@@ -39,7 +39,8 @@ pub(crate) enum Dispatch {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Context {
     /// A transfer is in progress (from its `150` — or the wait for the data
-    /// connection — until its final reply): only `during_transfer` verbs run.
+    /// connection — until its final reply): verbs that use or prepare a data
+    /// connection wait for its end.
     pub transfer: bool,
     /// A passive listener or an accepted data connection is prepared.
     pub data_ready: bool,
@@ -99,9 +100,18 @@ impl Control {
     ///
     /// Returns `None` when no line is complete, when the queued output is
     /// over [`OUTPUT_CAP`], or when a transfer is in progress and the next
-    /// request is not one of the verbs allowed during it (`ABOR`, `STAT`,
-    /// `NOOP`, `QUIT`): requests are handled strictly in order, so a later
-    /// `ABOR` does not overtake it.
+    /// request uses or prepares a data connection ([`VerbSpec::data`],
+    /// [`VerbSpec::data_setup`] — what a pipelining client sends for its
+    /// next transfer): that one waits for the transfer to end, and requests
+    /// are handled strictly in order, so a later `ABOR` does not overtake
+    /// it. Everything else — USER, REIN, PWD, SIZE, a syntax error — is
+    /// answered at once, as pyftpdlib does, so a client that waits for a
+    /// reply before reading the data connection never stalls until the
+    /// data timeout (issue #8 item 9). QUIT's reply still follows the
+    /// transfer's (RFC 959 §4.1.1); the loop holds it.
+    ///
+    /// [`VerbSpec::data`]: ftpsh_core::VerbSpec::data
+    /// [`VerbSpec::data_setup`]: ftpsh_core::VerbSpec::data_setup
     pub(crate) fn next(
         &mut self,
         registry: &Registry,
@@ -114,12 +124,12 @@ impl Control {
         self.fill_held();
         let line = self.held.take()?;
         if cx.transfer {
-            let allowed = line.as_ref().is_ok_and(|r| {
+            let waits = line.as_ref().is_ok_and(|r| {
                 registry
                     .lookup(&r.verb)
-                    .is_some_and(|e| e.spec.during_transfer)
+                    .is_some_and(|e| (e.spec.data || e.spec.data_setup) && !e.spec.during_transfer)
             });
-            if !allowed {
+            if waits {
                 self.held = Some(line);
                 return None;
             }
@@ -143,7 +153,7 @@ impl Control {
         if entry.spec.data && !cx.data_ready {
             return Some(self.answer(Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
-                "use PASV or EPSV first",
+                "use PASV, EPSV, PORT or EPRT first",
             )));
         }
         Some(Dispatch::Run { entry, request })
@@ -213,6 +223,10 @@ mod tests {
                 VerbSpec::new("PUTX", "PUTX", "needs write")
                     .permission(ftpsh_core::Permission::Write),
                 VerbSpec::new("DATA", "DATA", "needs a data connection").data(),
+                VerbSpec::new("PREP", "PREP", "prepares a data connection").data_setup(),
+                VerbSpec::new("DARG", "DARG <SP> x", "needs an argument and data")
+                    .needs_arg()
+                    .data(),
                 VerbSpec::new("ABOR", "ABOR", "allowed during a transfer")
                     .during_transfer()
                     .no_login(),
@@ -270,7 +284,13 @@ mod tests {
         c.receive(b"PUTX\r\nDATA\r\n");
         assert_eq!(code(c.next(&reg, &t.session, Context::default())), 550);
         assert_eq!(code(c.next(&reg, &t.session, Context::default())), 425);
-        assert!(output(&mut c).ends_with("425 use PASV or EPSV first\r\n"));
+        assert!(output(&mut c).ends_with("425 use PASV, EPSV, PORT or EPRT first\r\n"));
+        // RFC 959 §5.3.1: a missing argument is a syntax error (501),
+        // reported before the data-connection check (425).
+        c.receive(b"DARG\r\nDARG x\r\n");
+        assert_eq!(code(c.next(&reg, &t.session, Context::default())), 501);
+        assert_eq!(code(c.next(&reg, &t.session, Context::default())), 425);
+        output(&mut c);
         c.receive(b"DATA\r\n");
         let ready = Context {
             data_ready: true,
@@ -298,17 +318,29 @@ mod tests {
         let reg = registry();
         let t = TestSession::new(reg.clone());
         let mut c = Control::new();
-        c.receive(b"OPEN\r\nSECR\r\nABOR\r\n");
         let busy = Context {
             transfer: true,
             data_ready: false,
         };
-        // OPEN may not run during a transfer, and ABOR may not overtake it.
+        // Verbs that neither use nor prepare a data connection run during a
+        // transfer, and errors are answered at once.
+        c.receive(b"OPEN\r\nNOPE\r\nSECR\r\n");
+        assert_eq!(verb(c.next(&reg, &t.session, busy)), "OPEN");
+        assert_eq!(code(c.next(&reg, &t.session, busy)), 500);
+        assert_eq!(verb(c.next(&reg, &t.session, busy)), "SECR");
+        output(&mut c);
+        // The next transfer's requests wait, and ABOR may not overtake them.
+        c.receive(b"PREP\r\nDATA\r\nABOR\r\n");
         assert!(c.next(&reg, &t.session, busy).is_none());
         assert!(c.next(&reg, &t.session, busy).is_none());
         assert!(c.has_request());
-        assert_eq!(verb(c.next(&reg, &t.session, Context::default())), "OPEN");
-        assert_eq!(verb(c.next(&reg, &t.session, Context::default())), "SECR");
+        assert_eq!(verb(c.next(&reg, &t.session, Context::default())), "PREP");
+        assert!(c.next(&reg, &t.session, busy).is_none());
+        let ready = Context {
+            transfer: false,
+            data_ready: true,
+        };
+        assert_eq!(verb(c.next(&reg, &t.session, ready)), "DATA");
         assert_eq!(verb(c.next(&reg, &t.session, busy)), "ABOR");
         assert!(!c.has_request());
     }

@@ -18,12 +18,14 @@
 //! the `425` guard, what may run during a transfer), lends the session to a
 //! fixed pool of worker threads for [`Command::run`], and gets the session and
 //! its outcome back through a channel and a `mio::Waker`. Passive listeners,
-//! data connections and transfers are pumped by the loop in bounded chunks,
-//! `RETR` with `sendfile(2)`; uploads are committed (fsync, rename) on a
-//! worker. FTPS (RFC 4217, [`tls`]) is a layer of each connection: a
-//! rustls `ServerConnection` driven by the same readiness events, so the
-//! control state machine and the pump see bytes either way (over TLS,
-//! `RETR` streams through a bounded buffer instead of `sendfile`).
+//! active-mode connects (non-blocking, from the control connection's local
+//! address), data connections and transfers are pumped by the loop in
+//! bounded chunks, `RETR` with `sendfile(2)` (through a converting reader in
+//! `TYPE A`); uploads are committed (fsync, rename) on a worker. FTPS (RFC
+//! 4217, [`tls`]) is a layer of each connection: a rustls `ServerConnection`
+//! driven by the same readiness events, so the control state machine and the
+//! pump see bytes either way (over TLS, `RETR` streams through a bounded
+//! buffer instead of `sendfile`).
 //!
 //! The main trade-off: commands, which open, stat, list, rename, fsync, run
 //! on workers, but the bytes of a transfer move on the loop thread —
@@ -68,8 +70,9 @@ pub struct DaemonConfig {
     /// How long a control connection may stay silent outside a transfer
     /// before it gets `421` and is closed (default 300 s).
     pub idle_timeout: Duration,
-    /// How long a passive listener waits for its data connection, and how
-    /// long a data connection may make no progress (default 30 s).
+    /// How long a passive listener waits for its data connection (or an
+    /// active-mode connect may take), and how long a data connection may
+    /// make no progress (default 30 s).
     pub data_timeout: Duration,
     /// Most concurrent control connections; more get `421` and are closed
     /// (default 512).
@@ -143,6 +146,7 @@ pub fn builtin_commands() -> Vec<Arc<dyn Command>> {
         ftpsh_cmd_ls::commands(),
         ftpsh_cmd_rm::commands(),
         ftpsh_cmd_size::commands(),
+        ftpsh_cmd_site::commands(),
         ftpsh_cmd_transfer::commands(),
         ftpsh_cmd_tls::commands(),
     ]

@@ -30,7 +30,18 @@ pub(crate) enum Source {
     File { file: File, offset: i64 },
     /// Bytes produced in advance (a listing); `pos` is the next byte to send.
     Bytes { bytes: Vec<u8>, pos: usize },
+    /// A reader drained through `buf`; `buf[pos..len]` is read but not yet
+    /// sent.
+    Reader {
+        reader: Box<dyn Read + Send>,
+        buf: Box<[u8]>,
+        pos: usize,
+        len: usize,
+    },
 }
+
+/// Size of a [`Source::Reader`]'s buffer.
+const READER_BUFFER: usize = 64 * 1024;
 
 impl From<DataSource> for Source {
     fn from(source: DataSource) -> Self {
@@ -49,6 +60,12 @@ impl From<DataSource> for Source {
                 Self::File { file, offset }
             }
             DataSource::Bytes(bytes) => Self::Bytes { bytes, pos: 0 },
+            DataSource::Reader(reader) => Self::Reader {
+                reader,
+                buf: vec![0; READER_BUFFER].into_boxed_slice(),
+                pos: 0,
+                len: 0,
+            },
         }
     }
 }
@@ -88,6 +105,36 @@ pub(crate) fn pump_send(socket: &mut Stream, source: &mut Source, moved: &mut u6
             Source::Bytes { bytes, pos } => {
                 let end = (*pos + budget).min(bytes.len());
                 match socket.write(&bytes[*pos..end]) {
+                    Ok(n) => {
+                        *pos += n;
+                        Ok(n)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Source::Reader {
+                reader,
+                buf,
+                pos,
+                len,
+            } => {
+                if *pos == *len {
+                    // The reader may come from a plugin: a panic in it must
+                    // end this transfer, not the event loop.
+                    let read = catch_unwind(AssertUnwindSafe(|| reader.read(buf)))
+                        .unwrap_or_else(|_| Err(io::Error::other("data source panicked")));
+                    match read {
+                        Ok(0) => return finish(socket),
+                        Ok(n) => {
+                            *pos = 0;
+                            *len = n;
+                        }
+                        Err(e) if interrupted(&e) => continue,
+                        Err(e) => return Pump::SourceError(e),
+                    }
+                }
+                let end = (*pos + budget).min(*len);
+                match socket.write(&buf[*pos..end]) {
                     Ok(n) => {
                         *pos += n;
                         Ok(n)

@@ -92,7 +92,7 @@ fn data_verb_without_pasv_gets_425() {
     let (code, text) = c.cmd("GETB 5");
     assert_eq!(
         (code, text.as_str()),
-        (425, "425 use PASV or EPSV first\r\n")
+        (425, "425 use PASV, EPSV, PORT or EPRT first\r\n")
     );
 }
 
@@ -261,21 +261,32 @@ fn abort_a_running_transfer() {
 }
 
 #[test]
-fn commands_wait_for_the_transfer_but_noop_and_quit_do_not() {
+fn data_commands_wait_for_the_transfer_others_do_not() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {});
     let mut c = Client::login(server.local_addr());
     let data = c.pasv();
     assert_eq!(c.cmd("GETB 50000000").0, 150);
-    // SLOW is not allowed during a transfer and is held; NOOP is too,
-    // because it comes after SLOW (requests are handled in order).
-    c.send(b"SLOW 1\r\nNOOP\r\n");
+    // SLOW neither uses nor prepares a data connection: answered while
+    // the client does not read. PASV prepares the next transfer and is
+    // held, and NOOP after it too (requests are handled in order).
+    assert_eq!(c.cmd("SLOW 1").0, 200);
+    c.send(b"PASV\r\nNOOP\r\n");
     std::thread::sleep(Duration::from_millis(100));
     let got = read_all(data);
     assert_eq!(got.len(), 50_000_000);
     assert_eq!(c.reply().0, 226);
+    assert_eq!(c.reply().0, 227);
     assert_eq!(c.reply().0, 200);
-    assert_eq!(c.reply().0, 200);
+
+    // A verb that does not declare itself data setup but returns a passive
+    // listener anyway (a careless plugin) cannot replace the data
+    // connection of the transfer in progress: 503, and the transfer goes on.
+    let data = c.pasv();
+    assert_eq!(c.cmd("GETB 50000000").0, 150);
+    assert_eq!(c.cmd("PASX").0, 503);
+    assert_eq!(read_all(data), pattern(50_000_000));
+    assert_eq!(c.reply().0, 226);
 
     // NOOP alone during a transfer is answered at once; QUIT waits for
     // the transfer's 226 and comes after it (RFC 959 §4.1.1).

@@ -277,18 +277,24 @@ fn chmod_sends_site_chmod() {
         assert_eq!(out.status.code(), Some(1), "{name}");
         assert!(text(&out.stderr).contains("MODE is octal"), "{name}");
     }
-    // A server without SITE CHMOD gets a clear one-line refusal.
+    // ftpshd has SITE CHMOD too (permission bits only).
     let server = common::embedded();
     let work = tempfile::tempdir().unwrap();
     let out = run(work.path(), &server.url(), "chmod 600 pub/hello.txt");
+    assert!(out.status.success(), "ftpshd: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "mode of pub/hello.txt set to 600\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(server.pub_dir().join("hello.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A mode the server refuses (ftpshd sets no setuid bit) gets a clear
+    // one-line refusal.
+    let out = run(work.path(), &server.url(), "chmod 4755 pub/hello.txt");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    // One line: today ftpshd has no SITE (`server has no SITE CHMOD (500
-    // …)`); should it gain one, its refusal of the mode.
     let last = err.lines().last().unwrap_or_default();
     assert!(last.starts_with("chmod: "), "{err}");
-    assert!(
-        last.contains("server has no SITE CHMOD") || last.contains(": 5"),
-        "{err}"
-    );
+    assert!(last.contains(": 5"), "{err}");
 }

@@ -360,3 +360,34 @@ fn bad_arguments_fail_with_a_message() {
         assert!(!err.contains("panicked"), "ftpshd {args:?} panicked: {err}");
     }
 }
+
+#[test]
+fn no_active_refuses_port_and_eprt() {
+    let root = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("p.txt"), b"p").unwrap();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--user",
+        "alice:secret",
+    ];
+    let trap = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = trap.local_addr().unwrap().port();
+    let [p1, p2] = port.to_be_bytes();
+    let d = Daemon::start(&[&args[..], &["--no-active"]].concat());
+    let mut c = RawControl::login(d.addr, "alice", "secret");
+    let r = c.cmd(&format!("PORT 127,0,0,1,{p1},{p2}"), 502);
+    assert!(r.text.contains("active mode is disabled"), "{:?}", r.text);
+    c.cmd(&format!("EPRT |1|127.0.0.1|{port}|"), 502);
+    c.cmd("RETR p.txt", 425);
+    trap.set_nonblocking(true).unwrap();
+    assert!(trap.accept().is_err(), "--no-active connected out");
+    // Passive mode still works, and without the flag active mode does.
+    let out = curl(&[&d.url("alice:secret", "p.txt")]);
+    assert_eq!(assert_success("curl, passive", &out), "p");
+    let d = Daemon::start(&args);
+    let out = curl(&["-P", "127.0.0.1", &d.url("alice:secret", "p.txt")]);
+    assert_eq!(assert_success("curl -P without --no-active", &out), "p");
+}

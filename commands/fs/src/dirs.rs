@@ -25,6 +25,7 @@ impl Command for Directories {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("MKD", "MKD <SP> pathname", "make a directory")
+                .needs_arg()
                 .alias("XMKD")
                 .permission(Permission::MakeDir)
                 .example("MKD new", 257, "\"/new\" created")
@@ -33,6 +34,7 @@ impl Command for Directories {
                 .example("MKD nodir/sub", 550, "parents are not created")
                 .example("MKD", 501, "a directory name is required"),
             VerbSpec::new("RMD", "RMD <SP> pathname", "remove an empty directory")
+                .needs_arg()
                 .alias("XRMD")
                 .permission(Permission::Delete)
                 .example("RMD empty", 250, "removed")
@@ -140,8 +142,8 @@ mod tests {
             ("RMD readme.md", "550 /docs/readme.md: not a directory\r\n"),
             ("RMD ..", "550 /: cannot remove the root directory\r\n"),
             ("RMD /", "550 /: cannot remove the root directory\r\n"),
-            ("RMD", "501 RMD needs a directory name\r\n"),
-            ("MKD", "501 MKD needs a directory name\r\n"),
+            ("RMD", "501 RMD needs an argument: RMD <SP> pathname\r\n"),
+            ("MKD", "501 MKD needs an argument: MKD <SP> pathname\r\n"),
         ];
         for (line, want) in rows {
             assert_eq!(wire(t.run(line)), want, "{line}");

@@ -1,6 +1,6 @@
 //! Filesystem commands other than listing, transfer, delete and size: the
 //! working directory (PWD, CWD, CDUP), directories (MKD, RMD), renaming
-//! (RNFR, RNTO) and modification times (MDTM).
+//! (RNFR, RNTO) and modification times (MDTM, MFMT).
 //!
 //! RFC 959 §4.1.1: CWD changes the working directory that relative
 //! pathnames are resolved against, and CDUP is the special case of moving to
@@ -10,7 +10,8 @@
 //! names a file to rename and must be followed at once by RNTO with the new
 //! name. The `X` verbs (XPWD, XCWD, XCUP, XMKD, XRMD) are RFC 775's older
 //! spellings, still sent by some clients (RFC 1123 §4.1.3.1). RFC 3659 §3:
-//! MDTM gives a file's modification time in UTC as `YYYYMMDDHHMMSS`.
+//! MDTM gives a file's modification time in UTC as `YYYYMMDDHHMMSS`, and
+//! MFMT (draft-somers-ftp-mfxx) sets it.
 //!
 //! The main trade-off: every check a client could race (does the target
 //! exist, is it a directory) is made for a clear reply, but the operation
@@ -23,11 +24,13 @@ use ftpsh_core::Command;
 
 mod dirs;
 mod mdtm;
+mod mfmt;
 mod navigate;
 mod rename;
 
 pub use dirs::Directories;
 pub use mdtm::ModTime;
+pub use mfmt::SetModTime;
 pub use navigate::Navigate;
 pub use rename::Rename;
 
@@ -38,6 +41,7 @@ pub fn commands() -> Vec<Arc<dyn Command>> {
         Arc::new(Directories),
         Arc::new(Rename),
         Arc::new(ModTime),
+        Arc::new(SetModTime),
     ]
 }
 

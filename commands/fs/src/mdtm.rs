@@ -11,7 +11,7 @@ use ftpsh_core::{
 /// mirror trees. Like SIZE it is meant for files: directories and other
 /// non-regular objects get 550. Symlinks are followed inside the jail only.
 /// The two-argument "set the time" form some servers accept is not
-/// supported; the whole argument is the pathname.
+/// supported (the whole argument is the pathname); MFMT sets times.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ModTime;
 
@@ -27,6 +27,7 @@ impl Command for ModTime {
                 "MDTM <SP> pathname",
                 "a file's modification time (UTC)",
             )
+            .needs_arg()
             .permission(Permission::List)
             .feat("MDTM")
             .example("MDTM hello.txt", 213, "YYYYMMDDHHMMSS")
@@ -99,7 +100,7 @@ mod tests {
                 "MDTM 20240101000000 hello.txt",
                 "550 /20240101000000 hello.txt: no such file or directory\r\n",
             ),
-            ("MDTM", "501 MDTM needs a file name\r\n"),
+            ("MDTM", "501 MDTM needs an argument: MDTM <SP> pathname\r\n"),
         ];
         for (line, want) in rows {
             assert_eq!(wire(t.run(line)), want, "{line}");

@@ -29,6 +29,7 @@ impl Command for Navigate {
         vec![
             VerbSpec::new("PWD", "PWD", "print the working directory")
                 .inline()
+                .no_arg()
                 .alias("XPWD")
                 .feat("TVFS")
                 .example("PWD", 257, "\"/\" at the root")
@@ -42,6 +43,7 @@ impl Command for Navigate {
                 .example("CWD hello.txt", 550, "not a directory")
                 .example("CWD", 501, "a directory name is required"),
             VerbSpec::new("CDUP", "CDUP", "change to the parent directory")
+                .no_arg()
                 .alias("XCUP")
                 .permission(Permission::ChangeDir)
                 .example("CWD docs\nCDUP", 250, "back to /")

@@ -28,6 +28,7 @@ impl Command for Rename {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("RNFR", "RNFR <SP> pathname", "name a file to rename")
+                .needs_arg()
                 .permission(Permission::Rename)
                 .example("RNFR hello.txt", 350, "ready for RNTO")
                 .example("RNFR missing.txt", 550, "no such file")
@@ -38,6 +39,7 @@ impl Command for Rename {
                 "RNTO <SP> pathname",
                 "rename the file named by RNFR",
             )
+            .needs_arg()
             .permission(Permission::Rename)
             .example("RNFR hello.txt\nRNTO greeting.txt", 250, "renamed")
             .example("RNFR hello.txt\nRNTO docs/hello.txt", 250, "moved")
@@ -216,8 +218,15 @@ mod tests {
         let mut t = session();
         assert_eq!(wire(t.run("RNTO x")), "503 send RNFR first\r\n");
         t.run("RNFR hello.txt");
-        assert_eq!(wire(t.run("RNTO")), "501 RNTO needs a pathname\r\n");
-        // The failed RNTO used up the RNFR.
+        assert_eq!(
+            wire(t.run("RNTO")),
+            "501 RNTO needs an argument: RNTO <SP> pathname\r\n"
+        );
+        // A syntax error (RFC 959 §5.3.1, answered by the registry) does
+        // not use up the RNFR, as with pyftpdlib.
+        assert_eq!(t.run("RNTO moved.txt").code(), Some(250));
+        t.run("RNFR moved.txt");
+        assert_eq!(t.run("RNTO hello.txt").code(), Some(250));
         assert_eq!(t.run("RNTO x").code(), Some(503));
         // A failed RNFR forgets an earlier one.
         t.run("RNFR hello.txt");
@@ -227,7 +236,10 @@ mod tests {
         );
         assert_eq!(t.run("RNTO x").code(), Some(503));
         assert!(t.path("hello.txt").exists());
-        assert_eq!(wire(t.run("RNFR")), "501 RNFR needs a pathname\r\n");
+        assert_eq!(
+            wire(t.run("RNFR")),
+            "501 RNFR needs an argument: RNFR <SP> pathname\r\n"
+        );
         assert_eq!(
             wire(t.run("RNFR ..")),
             "550 /: cannot rename the root directory\r\n"

@@ -1,6 +1,7 @@
 //! Listing lines, as pure functions of an entry's metadata: `ls -l` style
 //! for LIST and STAT, RFC 3659 §7 facts for MLSD and MLST.
 
+use ftpsh_core::mlst::{Fact, FactSet};
 use ftpsh_core::{Permission, Permissions, UtcTime};
 
 /// What a listing shows of one directory entry (after following symlinks
@@ -17,6 +18,14 @@ pub struct EntryInfo {
     pub size: u64,
     /// Modification time, seconds since the Unix epoch.
     pub mtime: i64,
+    /// Device of the filesystem holding it (for the `unique` fact).
+    pub dev: u64,
+    /// Inode number (for the `unique` fact).
+    pub ino: u64,
+    /// Owner's user id.
+    pub uid: u32,
+    /// Owner's group id.
+    pub gid: u32,
 }
 
 /// The file types of `st_mode` (`S_IFMT` and its values, from POSIX).
@@ -108,8 +117,12 @@ pub fn list_line(entry: &EntryInfo, now: i64) -> String {
     )
 }
 
-/// The RFC 3659 §7.5 facts of an entry, each `name=value;`:
-/// `type=dir;size=4096;modify=20241121093000;perm=cdeflmp;`.
+/// The RFC 3659 §7.5 facts of an entry selected by `facts` (the session's
+/// `OPTS MLST` choice), each `name=value;`, in [`Fact::ALL`] order:
+/// `type=dir;size=4096;modify=20241121093000;perm=cdeflmp;`. `unique` is
+/// the device and inode in hex (`803g1a2b`, as pyftpdlib), `unix.mode` the
+/// permission bits in octal with a leading zero (`0644`, as proftpd),
+/// `unix.uid`/`unix.gid` decimal ids.
 ///
 /// `type` is `file`, `dir`, or `OS.unix=<kind>` for other objects (§7.5.1);
 /// `modify` is a UTC `time-val` (§7.5.3); `perm` (§7.5.5) lists what the
@@ -117,7 +130,7 @@ pub fn list_line(entry: &EntryInfo, now: i64) -> String {
 /// `d` DELE, `f` RNFR, `r` RETR, `w` STOR; for directories `c` create
 /// files (STOR), `d` RMD, `e` CWD, `f` RNFR, `l` LIST, `m` MKD, `p` delete
 /// entries (DELE).
-pub fn mlsx_facts(entry: &EntryInfo, permissions: Permissions) -> String {
+pub fn mlsx_facts(entry: &EntryInfo, permissions: Permissions, facts: FactSet) -> String {
     let kind = match entry.mode & S_IFMT {
         S_IFDIR => "dir",
         S_IFREG => "file",
@@ -156,11 +169,24 @@ pub fn mlsx_facts(entry: &EntryInfo, permissions: Permissions) -> String {
         .filter(|(_, p)| permissions.allows(*p))
         .map(|(c, _)| *c)
         .collect();
-    format!(
-        "type={kind};size={};modify={};perm={perm};",
-        entry.size,
-        UtcTime::from_unix(entry.mtime).time_val()
-    )
+    let mut out = String::new();
+    for fact in facts.iter() {
+        let value = match fact {
+            Fact::Type => kind.to_owned(),
+            Fact::Size => entry.size.to_string(),
+            Fact::Modify => UtcTime::from_unix(entry.mtime).time_val(),
+            Fact::Perm => perm.clone(),
+            Fact::Unique => format!("{:x}g{:x}", entry.dev, entry.ino),
+            Fact::UnixMode => format!("0{:o}", entry.mode & 0o7777),
+            Fact::UnixUid => entry.uid.to_string(),
+            Fact::UnixGid => entry.gid.to_string(),
+        };
+        out.push_str(fact.name());
+        out.push('=');
+        out.push_str(&value);
+        out.push(';');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -177,6 +203,10 @@ mod tests {
             nlink: if mode & S_IFMT == S_IFDIR { 2 } else { 1 },
             size,
             mtime,
+            dev: 0x803,
+            ino: 0x1a2b,
+            uid: 1000,
+            gid: 100,
         }
     }
 
@@ -293,7 +323,31 @@ mod tests {
             ),
         ];
         for (e, perms, want) in rows {
-            assert_eq!(mlsx_facts(&e, perms), want, "{} {perms}", e.name);
+            assert_eq!(
+                mlsx_facts(&e, perms, FactSet::default()),
+                want,
+                "{} {perms}",
+                e.name
+            );
         }
+        // The optional facts, and a selection (RFC 3659 §7.9).
+        let all_facts = FactSet::of(&Fact::ALL);
+        assert_eq!(
+            mlsx_facts(&entry("a", 0o100_640, 13, 0), elr, all_facts),
+            "type=file;size=13;modify=19700101000000;perm=r;unique=803g1a2b;\
+             unix.mode=0640;unix.uid=1000;unix.gid=100;"
+        );
+        assert_eq!(
+            mlsx_facts(
+                &entry("a", 0o104_755, 13, 0),
+                elr,
+                FactSet::of(&[Fact::UnixMode, Fact::Type])
+            ),
+            "type=file;unix.mode=04755;"
+        );
+        assert_eq!(
+            mlsx_facts(&entry("a", 0o100_644, 13, 0), elr, FactSet::empty()),
+            ""
+        );
     }
 }

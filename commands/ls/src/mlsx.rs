@@ -5,6 +5,8 @@ use ftpsh_core::{
     Transfer, VerbSpec, VirtualPath, io_reply,
 };
 
+use ftpsh_core::mlst::FactSet;
+
 use crate::format::{display_name, mlsx_facts};
 use crate::read::{entry_info, list_dir, stat};
 
@@ -17,8 +19,10 @@ use crate::read::{entry_info, list_dir, stat};
 /// otherwise) and defaults to the working directory. MLST (§7.3) describes
 /// one object in the control connection's reply: `250-` header, one line
 /// that starts with a single space and ends with the object's full
-/// pathname, `250 End`. The facts are `type`, `size`, `modify` and `perm`,
-/// always all four (the `FEAT` line marks them as the defaults with `*`).
+/// pathname, `250 End`. The facts are those the session selected with `OPTS
+/// MLST` (§7.9), by default `type`, `size`, `modify` and `perm`; `unique`,
+/// `unix.mode`, `unix.uid` and `unix.gid` can be selected too. The `FEAT`
+/// line lists them all and stars the selected ones (§7.8).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MachineList;
 
@@ -46,7 +50,7 @@ impl Command for MachineList {
                 "describe one object as RFC 3659 facts",
             )
             .permission(Permission::List)
-            .feat("MLST type*;size*;modify*;perm*;")
+            .feat(&FactSet::default().feat_line())
             .example("MLST hello.txt", 250, "facts of a file")
             .example("MLST", 250, "facts of the working directory")
             .example("MLST missing", 550, "no such file"),
@@ -88,7 +92,7 @@ fn mlsd(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     let perms = user_permissions(session);
     let mut out = Vec::new();
     for e in list_dir(&jail, &path).map_err(|e| io_reply(&e, &path))? {
-        out.extend_from_slice(mlsx_facts(&e, perms).as_bytes());
+        out.extend_from_slice(mlsx_facts(&e, perms, session.mlst_facts).as_bytes());
         out.push(b' ');
         out.extend_from_slice(display_name(&e.name).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -107,7 +111,7 @@ fn mlst(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     let path = target(request, session)?;
     let meta = stat(&jail, &path).map_err(|e| io_reply(&e, &path))?;
     let entry = entry_info(path.to_string(), &meta);
-    let facts = mlsx_facts(&entry, user_permissions(session));
+    let facts = mlsx_facts(&entry, user_permissions(session), session.mlst_facts);
     Ok(Reply::multiline(
         ReplyCode::FILE_ACTION_OK,
         [
@@ -188,6 +192,37 @@ mod tests {
         assert!(r.lines[1].ends_with("; /docs"), "{r}");
         let r = reply(t.run("MLST ../empty"));
         assert!(r.lines[1].ends_with("perm=cdeflmp; /empty"), "{r}");
+    }
+
+    /// RFC 3659 §7.9: after OPTS MLST, MLST and MLSD print exactly the
+    /// selected facts.
+    #[test]
+    fn selected_facts_only() {
+        use ftpsh_core::mlst::Fact;
+        let mut t = session(Arc::new(MachineList));
+        fix_times(&t, 0);
+        t.session.mlst_facts = FactSet::of(&[Fact::Modify, Fact::UnixMode, Fact::Unique]);
+        let r = reply(t.run("MLST hello.txt"));
+        let line = &r.lines[1];
+        let (facts, name) = line.split_once(' ').unwrap();
+        assert_eq!(name, "/hello.txt");
+        let names: Vec<&str> = facts
+            .split_terminator(';')
+            .map(|f| f.split_once('=').unwrap().0)
+            .collect();
+        assert_eq!(names, ["modify", "unique", "unix.mode"], "{line}");
+        let mode = std::fs::metadata(t.path("hello.txt")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert!(
+            facts.contains(&format!("unix.mode=0{:o};", mode.mode() & 0o7777)),
+            "{line}"
+        );
+        assert!(facts.contains(&format!("unique={:x}g{:x};", mode.dev(), mode.ino())));
+        let (_, body) = sent(t.run("MLSD docs"));
+        assert_eq!(body.matches('=').count(), 3, "{body:?}");
+        t.session.mlst_facts = FactSet::empty();
+        let r = reply(t.run("MLST hello.txt"));
+        assert_eq!(r.lines[1], " /hello.txt");
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub fn entry_info(name: String, meta: &Metadata) -> EntryInfo {
         nlink: meta.nlink(),
         size: meta.len(),
         mtime: meta.mtime(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+        uid: meta.uid(),
+        gid: meta.gid(),
     }
 }
 

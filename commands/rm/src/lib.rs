@@ -35,6 +35,7 @@ impl Command for Delete {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("DELE", "DELE <SP> pathname", "delete a file")
+                .needs_arg()
                 .alias("RM")
                 .permission(Permission::Delete)
                 .example("DELE hello.txt", 250, "file deleted")
@@ -131,7 +132,10 @@ mod tests {
             wire(t.run("DELE ..")),
             "550 /: is a directory (use RMD)\r\n"
         );
-        assert_eq!(wire(t.run("DELE")), "501 DELE needs a file name\r\n");
+        assert_eq!(
+            wire(t.run("DELE")),
+            "501 DELE needs an argument: DELE <SP> pathname\r\n"
+        );
         assert_eq!(t.run("DELE /data.bin/x").code(), Some(550));
         assert!(t.path("data.bin").exists());
     }

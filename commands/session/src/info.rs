@@ -1,9 +1,7 @@
 //! FEAT and OPTS (RFC 2389) and HELP (RFC 959 §4.1.3).
 
+use ftpsh_core::mlst::FactSet;
 use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
-
-/// The MLSx facts this server always returns (see the `ls` crate).
-const MLST_FACTS: &str = "type;size;modify;perm;";
 
 /// FEAT, OPTS and HELP: what the server supports, generated from the
 /// registry so that it cannot drift from what is really dispatched.
@@ -13,9 +11,9 @@ const MLST_FACTS: &str = "type;size;modify;perm;";
 /// changes how one of those extensions behaves; an option the server does
 /// not know is a 501. Two are supported: `OPTS UTF8 ON|OFF` (RFC 2640 §3.1;
 /// paths are UTF-8 either way, so this only records the client's wish) and
-/// `OPTS MLST facts` (RFC 3659 §7.9), answered with the facts MLST and MLSD
-/// will return — always all four, since the listing code does not drop
-/// facts. RFC 959 §4.1.3: HELP without an argument lists the recognized
+/// `OPTS MLST fact;fact;` (RFC 3659 §7.9), which selects the facts MLST and
+/// MLSD print from then on: unknown facts are ignored, a malformed list
+/// gets 501, and the reply names the facts selected. FEAT stars them. RFC 959 §4.1.3: HELP without an argument lists the recognized
 /// verbs (214), and with a verb gives its syntax.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Features;
@@ -29,6 +27,7 @@ impl Command for Features {
         vec![
             VerbSpec::new("FEAT", "FEAT", "list the supported extensions")
                 .inline()
+                .no_arg()
                 .no_login()
                 .example("FEAT", 211, "the feature list"),
             VerbSpec::new(
@@ -36,6 +35,7 @@ impl Command for Features {
                 "OPTS <SP> command-name [<SP> command-options]",
                 "set an option of an extension: UTF8 ON|OFF, MLST facts",
             )
+            .needs_arg()
             .no_login()
             .feat("UTF8")
             .example("OPTS UTF8 ON", 200, "UTF-8 paths")
@@ -53,7 +53,7 @@ impl Command for Features {
 
     fn run(&self, request: &Request, session: &mut Session) -> Outcome {
         match request.verb.as_str() {
-            "FEAT" => session.registry.feat_reply().into(),
+            "FEAT" => feat(session).into(),
             "OPTS" => opts(request.arg_or_empty(), session).into(),
             "HELP" => session
                 .registry
@@ -62,6 +62,22 @@ impl Command for Features {
             other => Outcome::unhandled(other),
         }
     }
+}
+
+/// The registry's FEAT reply, with the `MLST` line (declared by whichever
+/// command serves MLST) starring this session's selected facts (RFC 3659
+/// §7.8), and without `EPRT` when active mode is disabled.
+fn feat(session: &Session) -> Reply {
+    let mut reply = session.registry.feat_reply();
+    for line in &mut reply.lines {
+        if line.starts_with("MLST ") {
+            *line = session.mlst_facts.feat_line();
+        }
+    }
+    if !session.config.active_mode {
+        reply.lines.retain(|l| l != "EPRT");
+    }
+    reply
 }
 
 fn opts(arg: &str, session: &mut Session) -> Reply {
@@ -88,7 +104,14 @@ fn opts(arg: &str, session: &mut Session) -> Reply {
                 format!("OPTS UTF8 {other}: expected ON or OFF"),
             ),
         },
-        "MLST" => Reply::new(ReplyCode::OK, format!("MLST OPTS {MLST_FACTS}")),
+        // RFC 3659 §7.9: the reply lists the facts now selected.
+        "MLST" => match FactSet::parse_opts(value) {
+            Ok(set) => {
+                session.mlst_facts = set;
+                Reply::new(ReplyCode::OK, format!("MLST OPTS {set}").trim_end())
+            }
+            Err(e) => Reply::new(ReplyCode::PARAMETER_SYNTAX_ERROR, format!("OPTS MLST {e}")),
+        },
         other => Reply::new(
             ReplyCode::PARAMETER_SYNTAX_ERROR,
             format!("OPTS {other}: unknown option"),
@@ -102,11 +125,71 @@ mod tests {
 
     use ftpsh_core::testkit::{TestSession, check_examples};
 
+    use ftpsh_core::mlst::Fact;
+
     use super::*;
 
     #[test]
     fn examples() {
         check_examples(Arc::new(Features));
+    }
+
+    /// RFC 3659 §7.8: FEAT lists the MLST facts with the selected ones
+    /// starred, whichever command declared the MLST line.
+    #[test]
+    fn feat_stars_the_selected_facts() {
+        struct Mlst;
+        impl Command for Mlst {
+            fn name(&self) -> &str {
+                "mlst"
+            }
+            fn verbs(&self) -> Vec<VerbSpec> {
+                vec![VerbSpec::new("MLST", "MLST", "probe").feat(&FactSet::default().feat_line())]
+            }
+            fn run(&self, _: &Request, _: &mut Session) -> Outcome {
+                Reply::new(ReplyCode::OK, "ok").into()
+            }
+        }
+        let mut registry = TestSession::registry_with(Arc::new(Features));
+        registry.register(Arc::new(Mlst)).unwrap();
+        let mut t = TestSession::new(registry);
+        let feat = String::from_utf8(reply(t.run("FEAT")).to_wire()).unwrap();
+        assert!(
+            feat.contains(
+                "\r\n MLST type*;size*;modify*;perm*;unique;unix.mode;unix.uid;unix.gid;\r\n"
+            ),
+            "{feat}"
+        );
+        t.run("OPTS MLST unique;type;");
+        // Without active mode, no EPRT is advertised.
+        struct Eprt;
+        impl Command for Eprt {
+            fn name(&self) -> &str {
+                "eprt"
+            }
+            fn verbs(&self) -> Vec<VerbSpec> {
+                vec![VerbSpec::new("EPRT", "EPRT", "probe").feat("EPRT")]
+            }
+            fn run(&self, _: &Request, _: &mut Session) -> Outcome {
+                Reply::new(ReplyCode::OK, "ok").into()
+            }
+        }
+        let mut registry = TestSession::registry_with(Arc::new(Features));
+        registry.register(Arc::new(Eprt)).unwrap();
+        let mut u = TestSession::new(registry);
+        assert!(reply(u.run("FEAT")).lines.contains(&"EPRT".to_owned()));
+        u.session.config = Arc::new(ftpsh_core::ServerConfig {
+            active_mode: false,
+            ..(*u.session.config).clone()
+        });
+        assert!(!reply(u.run("FEAT")).lines.contains(&"EPRT".to_owned()));
+        let feat = String::from_utf8(reply(t.run("FEAT")).to_wire()).unwrap();
+        assert!(
+            feat.contains(
+                "\r\n MLST type*;size;modify;perm;unique*;unix.mode;unix.uid;unix.gid;\r\n"
+            ),
+            "{feat}"
+        );
     }
 
     fn reply(o: Outcome) -> Reply {
@@ -134,6 +217,8 @@ mod tests {
             ("OPTS UTF8 MAYBE", 501, true),
             ("OPTS MLST type;", 200, true),
             ("OPTS MLST", 200, true),
+            ("OPTS MLST bad_fact", 501, true),
+            ("OPTS MLST type ;", 501, true),
             ("OPTS NOPE", 501, true),
             ("OPTS    ", 501, true),
         ];
@@ -141,10 +226,23 @@ mod tests {
             assert_eq!(t.run(line).code(), Some(code), "{line}");
             assert_eq!(t.session.utf8, utf8, "{line}");
         }
+        // RFC 3659 §7.9: the reply names the facts now selected, unknown
+        // ones ignored; a malformed list changes nothing.
         assert_eq!(
-            reply(t.run("OPTS MLST size;")).text(),
-            "MLST OPTS type;size;modify;perm;"
+            reply(t.run("OPTS MLST size;Unix.Mode;x.y;")).text(),
+            "MLST OPTS size;unix.mode;"
         );
+        assert_eq!(
+            t.session.mlst_facts,
+            FactSet::of(&[Fact::Size, Fact::UnixMode])
+        );
+        assert_eq!(t.run("OPTS MLST type;;").code(), Some(501));
+        assert_eq!(
+            t.session.mlst_facts,
+            FactSet::of(&[Fact::Size, Fact::UnixMode])
+        );
+        assert_eq!(reply(t.run("OPTS MLST")).to_wire(), b"200 MLST OPTS\r\n");
+        assert_eq!(t.session.mlst_facts, FactSet::empty());
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! RFC 2389 adds FEAT (the list of extensions) and OPTS (settings for one of
 //! them); RFC 2428 adds EPSV, a passive mode that announces only a port and
 //! so works for IPv6, and `EPSV ALL`, after which the client promises to use
-//! nothing else. The seed verbs `CONNME` and `BYEBYE` are accepted on the
+//! nothing else. RFC 959 §4.1.2 PORT and RFC 2428 §2 EPRT (active mode)
+//! name the client's data port instead, checked against bounce attacks
+//! (RFC 2577 §3). The seed verbs `CONNME` and `BYEBYE` are accepted on the
 //! wire too (product.md §4).
 //!
 //! The main trade-off: these commands only change the [`Session`]; anything
@@ -28,11 +30,13 @@ use std::sync::Arc;
 
 use ftpsh_core::Command;
 
+mod active;
 mod info;
 mod login;
 mod passive;
 mod settings;
 
+pub use active::{Active, MIN_ACTIVE_PORT};
 pub use info::Features;
 pub use login::{Auth, Byebye, Connme};
 pub use passive::{Abort, Passive};
@@ -47,6 +51,7 @@ pub fn commands() -> Vec<Arc<dyn Command>> {
         Arc::new(Settings),
         Arc::new(Features),
         Arc::new(Passive),
+        Arc::new(Active),
         Arc::new(Abort),
     ]
 }
@@ -62,7 +67,7 @@ mod tests {
             r.register(c).unwrap();
         }
         for verb in [
-            "USER", "PASS", "QUIT", "BYEBYE", "CONNME", "PASV", "EPSV", "ABOR",
+            "USER", "PASS", "QUIT", "BYEBYE", "CONNME", "PASV", "EPSV", "ABOR", "PORT", "EPRT",
         ] {
             assert!(r.lookup(verb).is_some(), "{verb}");
         }

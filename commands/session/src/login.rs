@@ -49,6 +49,7 @@ impl Command for Auth {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("USER", "USER <SP> username", "start a login as username")
+                .needs_arg()
                 .no_login()
                 .example("USER alice", 331, "asks for the password")
                 .example("USER anonymous", 331, "asks for an e-mail address")
@@ -77,6 +78,7 @@ impl Command for Auth {
                 "REIN",
                 "log out, keeping the control connection open",
             )
+            .no_arg()
             .example("REIN", 220, "ready for a new USER"),
         ]
     }
@@ -267,6 +269,7 @@ impl Command for Byebye {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("QUIT", "QUIT", "end the session and close the connection")
+                .no_arg()
                 .alias("BYEBYE")
                 .no_login()
                 .during_transfer()

@@ -53,6 +53,8 @@ impl Command for Passive {
         vec![
             VerbSpec::new("PASV", "PASV", "listen for the next data connection (IPv4)")
                 .inline()
+                .no_arg()
+                .data_setup()
                 .feat("PASV")
                 .example("PASV", 227, "announces h1,h2,h3,h4,p1,p2")
                 .example("EPSV ALL\nPASV", 503, "refused after EPSV ALL"),
@@ -62,6 +64,7 @@ impl Command for Passive {
                 "listen for the next data connection (IPv4 or IPv6)",
             )
             .inline()
+            .data_setup()
             .feat("EPSV")
             .example("EPSV", 229, "announces |||port|")
             .example("EPSV 1", 229, "IPv4, as the control connection")
@@ -255,6 +258,7 @@ impl Command for Abort {
         // reply code), so only the refused form can be a checked example.
         vec![
             VerbSpec::new("ABOR", "ABOR", "abort the transfer in progress")
+                .no_arg()
                 .during_transfer()
                 .example("ABOR now", 501, "ABOR takes no argument"),
         ]

@@ -16,8 +16,11 @@ use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, TransferT
 /// that many bytes arrived is refused with `426` and never replaces a file,
 /// with no wait (the daemon's data-connection code enforces it).
 ///
-/// As with vsftpd's defaults, `TYPE A` changes nothing on the wire: file
-/// data is sent unchanged, so sizes and restart offsets stay exact.
+/// In `TYPE A` file data is converted between local LF and the wire's CRLF
+/// line ends in both directions (see `ftpsh_core::ascii`), and SIZE and REST
+/// are refused, as with pyftpdlib. Changing the type forgets a restart
+/// marker. `L8` (no space) is accepted for `L 8`; codes RFC 959 defines but
+/// this server does not implement get 504, anything else 501.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Settings;
 
@@ -30,11 +33,14 @@ impl Command for Settings {
         vec![
             VerbSpec::new("NOOP", "NOOP", "do nothing; keeps the connection alive")
                 .inline()
+                .no_arg()
                 .no_login()
                 .during_transfer()
-                .example("NOOP", 200, "answers 200"),
+                .example("NOOP", 200, "answers 200")
+                .example("NOOP x", 501, "NOOP takes no argument"),
             VerbSpec::new("SYST", "SYST", "name the server's system type")
                 .inline()
+                .no_arg()
                 .no_login()
                 .example("SYST", 215, "UNIX Type: L8"),
             VerbSpec::new(
@@ -43,10 +49,13 @@ impl Command for Settings {
                 "set the transfer type: A (ASCII) or I (binary)",
             )
             .inline()
+            .needs_arg()
             .example("TYPE I", 200, "binary")
             .example("TYPE A", 200, "ASCII")
             .example("TYPE L 8", 200, "8-bit bytes, same as I")
+            .example("TYPE L8", 200, "the same, as some clients write it")
             .example("TYPE E", 504, "EBCDIC is not supported")
+            .example("TYPE Z", 501, "not a type code")
             .example("TYPE", 501, "a type code is required"),
             VerbSpec::new(
                 "MODE",
@@ -54,22 +63,27 @@ impl Command for Settings {
                 "set the transfer mode: S (stream)",
             )
             .inline()
+            .needs_arg()
             .example("MODE S", 200, "stream mode")
-            .example("MODE B", 504, "block mode is not supported"),
+            .example("MODE B", 504, "block mode is not supported")
+            .example("MODE ?!?", 501, "not a mode code"),
             VerbSpec::new(
                 "STRU",
                 "STRU <SP> structure-code",
                 "set the file structure: F (file)",
             )
             .inline()
+            .needs_arg()
             .example("STRU F", 200, "file structure")
-            .example("STRU R", 504, "record structure is not supported"),
+            .example("STRU R", 504, "record structure is not supported")
+            .example("STRU ?!?", 501, "not a structure code"),
             VerbSpec::new(
                 "ALLO",
                 "ALLO <SP> decimal-integer [<SP> R <SP> decimal-integer]",
                 "announce the size in bytes of the next upload; a shorter one is not stored",
             )
             .inline()
+            .needs_arg()
             .example("ALLO 1000", 200, "the next upload must bring 1000 bytes")
             .example("ALLO 10 R 20", 200, "record size ignored")
             .example("ALLO", 501, "a size is required")
@@ -88,8 +102,14 @@ impl Command for Settings {
             "NOOP" => Reply::new(ReplyCode::OK, "noop ok"),
             "SYST" => Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8"),
             "TYPE" => set_type(&words, session),
-            "MODE" => one_choice("MODE", &words, "S", "mode set to S (stream)"),
-            "STRU" => one_choice("STRU", &words, "F", "structure set to F (file)"),
+            "MODE" => one_choice("MODE", &words, "S", &["B", "C"], "mode set to S (stream)"),
+            "STRU" => one_choice(
+                "STRU",
+                &words,
+                "F",
+                &["R", "P"],
+                "structure set to F (file)",
+            ),
             "ALLO" => allocate(&words, session),
             other => return Outcome::unhandled(other),
         };
@@ -98,23 +118,30 @@ impl Command for Settings {
 }
 
 fn set_type(words: &[&str], session: &mut Session) -> Reply {
-    let (ty, name) = match words {
-        [] => {
-            return Reply::new(
-                ReplyCode::PARAMETER_SYNTAX_ERROR,
-                "TYPE needs a type code (A or I)",
-            );
-        }
+    // `TYPE L8` (no space) is what some clients send for `TYPE L 8`.
+    let words: Vec<&str> = match words {
+        ["L8"] => vec!["L", "8"],
+        other => other.to_vec(),
+    };
+    let (ty, name) = match words.as_slice() {
         ["A"] | ["A", "N"] => (TransferType::Ascii, "A"),
         ["I"] | ["L", "8"] => (TransferType::Binary, "I"),
+        // Defined by RFC 959 §3.1.1 but not implemented here: 504.
+        ["A" | "E", "T" | "C"] | ["E"] | ["E", "N"] => return not_implemented("TYPE", &words),
+        ["L", n] if n.bytes().all(|b| b.is_ascii_digit()) => {
+            return not_implemented("TYPE", &words);
+        }
         _ => {
             return Reply::new(
-                ReplyCode::PARAMETER_NOT_IMPLEMENTED,
-                format!("TYPE {}: not supported, use A or I", words.join(" ")),
+                ReplyCode::PARAMETER_SYNTAX_ERROR,
+                format!("TYPE {}: not a type code, use A or I", words.join(" ")),
             );
         }
     };
     session.transfer_type = ty;
+    // A restart marker counts octets of one type (RFC 3659 §5.1); REST must
+    // come right before the transfer anyway (§5.3).
+    session.restart_offset = 0;
     Reply::new(ReplyCode::OK, format!("type set to {name}"))
 }
 
@@ -140,16 +167,29 @@ fn allocate(words: &[&str], session: &mut Session) -> Reply {
     }
 }
 
-fn one_choice(verb: &str, words: &[&str], only: &str, ok: &str) -> Reply {
+fn not_implemented(verb: &str, words: &[&str]) -> Reply {
+    Reply::new(
+        ReplyCode::PARAMETER_NOT_IMPLEMENTED,
+        format!("{verb} {}: not implemented", words.join(" ")),
+    )
+}
+
+/// MODE and STRU: `only` is accepted; the other codes RFC 959 §3.4/§3.1.2
+/// define (`defined`) get 504, anything else is not a parameter at all and
+/// gets 501 (§4.2: "syntax error in parameters").
+fn one_choice(verb: &str, words: &[&str], only: &str, defined: &[&str], ok: &str) -> Reply {
     match words {
-        [] => Reply::new(
-            ReplyCode::PARAMETER_SYNTAX_ERROR,
-            format!("{verb} needs an argument ({only})"),
-        ),
         [w] if *w == only => Reply::new(ReplyCode::OK, ok),
-        _ => Reply::new(
+        [w] if defined.contains(w) => Reply::new(
             ReplyCode::PARAMETER_NOT_IMPLEMENTED,
-            format!("{verb} {}: not supported, use {only}", words.join(" ")),
+            format!("{verb} {w}: not implemented, use {only}"),
+        ),
+        _ => Reply::new(
+            ReplyCode::PARAMETER_SYNTAX_ERROR,
+            format!(
+                "{verb} {}: not a valid parameter, use {only}",
+                words.join(" ")
+            ),
         ),
     }
 }
@@ -179,8 +219,13 @@ mod tests {
             ("TYPE A C", 504, None),
             ("TYPE E", 504, None),
             ("TYPE L 7", 504, None),
-            ("TYPE Z", 504, None),
-            ("TYPE I I", 504, None),
+            ("TYPE L8", 200, Some(TransferType::Binary)),
+            ("TYPE l8", 200, Some(TransferType::Binary)),
+            ("TYPE E N", 504, None),
+            ("TYPE Z", 501, None),
+            ("TYPE ?!?", 501, None),
+            ("TYPE I I", 501, None),
+            ("TYPE L x", 501, None),
             ("TYPE", 501, None),
             ("TYPE   ", 501, None),
         ];
@@ -198,23 +243,37 @@ mod tests {
     #[test]
     fn mode_stru_syst_noop_allo() {
         let mut t = TestSession::new(TestSession::registry_with(Arc::new(Settings)));
+        // (request, code, the RFC text the code follows)
         let rows = [
-            ("MODE s", 200),
-            ("MODE C", 504),
-            ("MODE", 501),
-            ("STRU f", 200),
-            ("STRU P", 504),
-            ("STRU", 501),
-            ("SYST", 215),
-            ("NOOP", 200),
-            ("NOOP whatever", 200),
-            ("ALLO", 501),
-            ("ALLO -1", 501),
-            ("ALLO 10 X 20", 501),
-            ("ALLO 10 R 20", 200),
+            ("MODE s", 200, "RFC 959 §3.4.1 stream mode"),
+            (
+                "MODE C",
+                504,
+                "§4.2: 504 parameter not implemented (compressed)",
+            ),
+            ("MODE B", 504, "§4.2: 504 parameter not implemented (block)"),
+            ("MODE ?!?", 501, "§4.2: 501 syntax error in parameters"),
+            ("MODE S S", 501, "§5.3.2 mode-code is one letter"),
+            ("MODE", 501, "§5.3.1 MODE <SP> <mode-code>"),
+            ("STRU f", 200, "§3.1.2 file structure"),
+            ("STRU P", 504, "§4.2: 504 parameter not implemented (page)"),
+            ("STRU ?!?", 501, "§4.2: 501 syntax error in parameters"),
+            ("STRU", 501, "§5.3.1 STRU <SP> <structure-code>"),
+            ("SYST", 215, "§4.1.3 SYST"),
+            ("SYST x", 501, "§5.3.1 SYST takes no argument"),
+            ("NOOP", 200, "§4.1.3 NOOP"),
+            ("NOOP whatever", 501, "§5.3.1 NOOP takes no argument"),
+            ("ALLO", 501, "§5.3.1 ALLO <SP> <decimal-integer>"),
+            ("ALLO -1", 501, "§5.3.1 decimal-integer"),
+            (
+                "ALLO 10 X 20",
+                501,
+                "§5.3.2 only R introduces a record size",
+            ),
+            ("ALLO 10 R 20", 200, "§4.1.3 ALLO, record size ignored"),
         ];
-        for (line, code) in rows {
-            assert_eq!(t.run(line).code(), Some(code), "{line}");
+        for (line, code, rfc) in rows {
+            assert_eq!(t.run(line).code(), Some(code), "{line} ({rfc})");
         }
         assert_eq!(t.session.allocation, Some(10));
         match t.run("SYST") {

@@ -2,9 +2,13 @@
 //!
 //! RFC 3659 §4: SIZE answers `213 <bytes>` with the number of bytes a RETR
 //! of the file would transfer in the current transfer type, and 550 when the
-//! file does not exist or its size cannot be told. This server sends file
-//! data unchanged in both `TYPE A` and `TYPE I`, so the size on disk is the
-//! transfer size in either. Only regular files have one: directories, FIFOs
+//! file does not exist or its size cannot be told. In `TYPE I` that is the
+//! size on disk. In `TYPE A` every LF goes out as CRLF, so the transfer
+//! size is only known after reading the whole file; as pyftpdlib does,
+//! SIZE then answers 550 ("SIZE not allowed in ASCII mode") rather than
+//! spend a full read of a possibly huge file on every SIZE or answer a
+//! wrong number (vsftpd's choice). Clients send `TYPE I` before SIZE
+//! (curl, lftp, ftplib's `size()`). Only regular files have one: directories, FIFOs
 //! and devices get 550 "not a regular file" (§4.2 leaves other objects to
 //! the server). Symlinks are followed inside the jail only.
 //!
@@ -13,7 +17,9 @@
 
 use std::sync::Arc;
 
-use ftpsh_core::{Command, Outcome, Permission, Reply, ReplyCode, Request, Session, VerbSpec};
+use ftpsh_core::{
+    Command, Outcome, Permission, Reply, ReplyCode, Request, Session, TransferType, VerbSpec,
+};
 
 /// SIZE: the transfer size of one regular file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,6 +38,7 @@ impl Command for Size {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("SIZE", "SIZE <SP> pathname", "the size of a file in bytes")
+                .needs_arg()
                 .permission(Permission::List)
                 .feat("SIZE")
                 .example("SIZE hello.txt", 213, "13 bytes")
@@ -54,6 +61,12 @@ fn size(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     let jail = session.require_jail()?;
     let path = session.path_arg(request, "a file name")?;
     let meta = jail.regular_file_metadata(&path)?;
+    if session.transfer_type == TransferType::Ascii {
+        return Err(Reply::new(
+            ReplyCode::FILE_UNAVAILABLE,
+            format!("{path}: SIZE not allowed in ASCII mode, send TYPE I first"),
+        ));
+    }
     Ok(Reply::new(ReplyCode::FILE_STATUS, meta.len().to_string()).into())
 }
 
@@ -85,6 +98,20 @@ mod tests {
     }
 
     #[test]
+    fn ascii_mode_rfc3659_4() {
+        let mut t = session();
+        t.session.transfer_type = TransferType::Ascii;
+        assert_eq!(
+            wire(t.run("SIZE hello.txt")),
+            "550 /hello.txt: SIZE not allowed in ASCII mode, send TYPE I first\r\n"
+        );
+        // The file's own errors still come first.
+        assert_eq!(t.run("SIZE nope").code(), Some(550));
+        t.session.transfer_type = TransferType::Binary;
+        assert_eq!(wire(t.run("SIZE hello.txt")), "213 13\r\n");
+    }
+
+    #[test]
     fn sizes_rfc3659_4() {
         let mut t = session();
         let rows = [
@@ -96,14 +123,11 @@ mod tests {
             ("SIZE /", "550 /: not a regular file\r\n"),
             ("SIZE nope", "550 /nope: no such file or directory\r\n"),
             ("SIZE hello.txt/x", "550 /hello.txt/x: not a directory\r\n"),
-            ("SIZE", "501 SIZE needs a file name\r\n"),
+            ("SIZE", "501 SIZE needs an argument: SIZE <SP> pathname\r\n"),
         ];
         for (line, want) in rows {
             assert_eq!(wire(t.run(line)), want, "{line}");
         }
-        // The same in ASCII mode: data is sent unchanged.
-        t.session.transfer_type = ftpsh_core::TransferType::Ascii;
-        assert_eq!(wire(t.run("SIZE hello.txt")), "213 13\r\n");
         // Large files are not truncated to 32 bits.
         let f = std::fs::File::create(t.path("sparse")).unwrap();
         f.set_len(5 << 30).unwrap();

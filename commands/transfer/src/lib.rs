@@ -3,7 +3,8 @@
 //!
 //! RFC 959 §4.1.3: RETR sends a copy of a file over the data connection;
 //! STOR stores the data connection's bytes as a file, replacing one that
-//! exists; APPE appends them to a file, creating it if needed. RFC 3659 §5
+//! exists; APPE appends them to a file, creating it if needed; STOU stores
+//! them under a new name unique in the directory. RFC 3659 §5
 //! (REST STREAM) lets a client resume: `REST n` sets a restart marker — the
 //! byte offset where the next RETR starts reading or the next STOR starts
 //! writing — and the marker is used by that one command only.
@@ -29,14 +30,21 @@ use ftpsh_core::{Command, Outcome, Reply};
 mod rest;
 mod retr;
 mod stor;
+mod stou;
 
 pub use rest::Restart;
 pub use retr::Download;
 pub use stor::Upload;
+pub use stou::UniqueUpload;
 
 /// The commands of this crate, for the built-in list.
 pub fn commands() -> Vec<Arc<dyn Command>> {
-    vec![Arc::new(Download), Arc::new(Upload), Arc::new(Restart)]
+    vec![
+        Arc::new(Download),
+        Arc::new(Upload),
+        Arc::new(UniqueUpload),
+        Arc::new(Restart),
+    ]
 }
 
 /// Runs a command body written with `?` on replies.

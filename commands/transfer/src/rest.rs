@@ -1,6 +1,6 @@
 //! REST, RFC 3659 §5 (restart of a stream-mode transfer).
 
-use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
+use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, TransferType, VerbSpec};
 
 /// REST: set the restart marker for the next RETR or STOR.
 ///
@@ -8,7 +8,7 @@ use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, VerbSpec}
 /// number of bytes already transferred — and the reply is 350; the marker
 /// applies to the transfer command that immediately follows and is then
 /// forgotten. A marker that is not a plain decimal number is a 501; one past
-/// the end of the file is refused by RETR (554) or STOR (501), not here,
+/// the end of the file is refused by RETR (554) or STOR (554), not here,
 /// since REST does not name a file.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Restart;
@@ -25,6 +25,7 @@ impl Command for Restart {
                 "REST <SP> marker",
                 "restart the next RETR or STOR at this byte offset",
             )
+            .needs_arg()
             .feat("REST STREAM")
             .example("REST 100", 350, "the next RETR/STOR starts at byte 100")
             .example("REST 0", 350, "back to the start")
@@ -43,6 +44,18 @@ impl Command for Restart {
             return Reply::new(
                 ReplyCode::PARAMETER_SYNTAX_ERROR,
                 "REST needs a byte offset",
+            )
+            .into();
+        }
+        // RFC 3659 §5.1: in stream mode the marker counts octets of the
+        // transfer, and in TYPE A those differ from the file's (LF goes out
+        // as CRLF), so a marker cannot be mapped to a file position without
+        // reading up to it. Refused as pyftpdlib does; clients resume in
+        // TYPE I.
+        if session.transfer_type == TransferType::Ascii {
+            return Reply::new(
+                ReplyCode::PARAMETER_SYNTAX_ERROR,
+                "REST not allowed in ASCII mode, send TYPE I first",
             )
             .into();
         }
@@ -112,6 +125,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn ascii_mode_refuses_rest_rfc3659_5_1() {
+        let mut t = session();
+        t.session.transfer_type = TransferType::Ascii;
+        assert_eq!(t.run("REST 5").code(), Some(501));
+        assert_eq!(t.session.restart_offset, 0);
+        assert_eq!(t.run("REST 0").code(), Some(501));
     }
 
     #[test]

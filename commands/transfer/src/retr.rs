@@ -1,5 +1,6 @@
 //! RETR (alias DOWNLOAD), RFC 959 §4.1.3, with REST STREAM (RFC 3659 §5).
 
+use ftpsh_core::ascii::ToNetwork;
 use ftpsh_core::{
     Command, DataSource, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer,
     TransferType, VerbSpec, io_reply, not_regular_file,
@@ -30,6 +31,7 @@ impl Command for Download {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("RETR", "RETR <SP> pathname", "download a file")
+                .needs_arg()
                 .alias("DOWNLOAD")
                 .permission(Permission::Retrieve)
                 .data()
@@ -81,19 +83,27 @@ fn retr(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Re
     } else {
         String::new()
     };
+    let file = file.into_std();
+    let (size, source) = match session.transfer_type {
+        TransferType::Binary => (
+            format!(" ({} bytes)", len - offset),
+            DataSource::File { file, offset },
+        ),
+        // REST is refused in TYPE A and TYPE clears the marker, so the
+        // offset is 0. No byte count: the CRLFs make it larger, and curl
+        // checks the transfer against the count it reads here.
+        TransferType::Ascii => (
+            String::new(),
+            DataSource::Reader(Box::new(ToNetwork::new(file))),
+        ),
+    };
     let opening = Reply::new(
         ReplyCode::FILE_STATUS_OK,
-        format!(
-            "opening {mode} mode data connection for {path}{restart} ({} bytes)",
-            len - offset
-        ),
+        format!("opening {mode} mode data connection for {path}{restart}{size}"),
     );
     Ok(Outcome::Transfer {
         opening,
-        transfer: Transfer::Send(DataSource::File {
-            file: file.into_std(),
-            offset,
-        }),
+        transfer: Transfer::Send(source),
     })
 }
 
@@ -153,12 +163,25 @@ mod tests {
     }
 
     #[test]
-    fn ascii_type_is_named_but_data_is_unchanged() {
+    fn ascii_type_sends_crlf_rfc959_3_1_1_1() {
         let mut t = session();
+        std::fs::write(t.path("lines.txt"), b"one\ntwo\r\nthree").unwrap();
         t.session.transfer_type = TransferType::Ascii;
-        let (opening, data) = sent(t.run("RETR hello.txt"));
-        assert!(opening.text().starts_with("opening ASCII mode"));
-        assert_eq!(data, b"hello, world\n");
+        let o = t.run("RETR lines.txt");
+        let Outcome::Transfer {
+            opening,
+            transfer: Transfer::Send(DataSource::Reader(mut r)),
+        } = o
+        else {
+            panic!("expected a converting reader, got {o:?}");
+        };
+        assert_eq!(
+            opening.text(),
+            "opening ASCII mode data connection for /lines.txt"
+        );
+        let mut data = Vec::new();
+        r.read_to_end(&mut data).unwrap();
+        assert_eq!(data, b"one\r\ntwo\r\nthree");
     }
 
     #[test]
@@ -206,7 +229,10 @@ mod tests {
         let o = t.run("RETR empty");
         assert_eq!(text(&o), "/empty: not a regular file");
         assert_eq!(text(&t.run("RETR /")), "/: not a regular file");
-        assert_eq!(text(&t.run("RETR")), "RETR needs a file name");
+        assert_eq!(
+            text(&t.run("RETR")),
+            "RETR needs an argument: RETR <SP> pathname"
+        );
         assert_eq!(t.run("RETR hello.txt/x").code(), Some(550));
     }
 

@@ -1,10 +1,11 @@
 //! STOR (alias UPLOAD) and APPE, RFC 959 §4.1.3, with REST STREAM (RFC 3659
 //! §5).
 
+use ftpsh_core::ascii::FromNetwork;
 use ftpsh_core::upload::{AtomicUpload, InPlaceUpload};
 use ftpsh_core::{
-    Command, Jail, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer, UploadSink,
-    VerbSpec, VirtualPath, not_regular_file,
+    Command, Jail, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer, TransferType,
+    UploadSink, VerbSpec, VirtualPath, not_regular_file,
 };
 
 use crate::outcome;
@@ -15,7 +16,8 @@ use crate::outcome;
 /// one of the same name; APPE appends the data to the file, creating it if
 /// it does not exist. RFC 3659 §5.5: after `REST n`, STOR overwrites the
 /// file from byte n on, keeping the first n bytes (a resumed upload); a
-/// marker past the end of the file is a 501.
+/// marker past the end of the file is a 554 and a missing file a 550, as
+/// for RETR. APPE after REST is refused (503, see [`Command::run`]).
 ///
 /// A plain STOR is atomic: the bytes go to an unnamed temporary file in the
 /// target directory that replaces the target only once the client closed
@@ -35,6 +37,7 @@ impl Command for Upload {
     fn verbs(&self) -> Vec<VerbSpec> {
         vec![
             VerbSpec::new("STOR", "STOR <SP> pathname", "upload a file, replacing it")
+                .needs_arg()
                 .alias("UPLOAD")
                 .permission(Permission::Write)
                 .data()
@@ -54,6 +57,7 @@ impl Command for Upload {
                 "APPE <SP> pathname",
                 "append to a file, creating it",
             )
+            .needs_arg()
             .permission(Permission::Append)
             .data()
             .example("APPE hello.txt", 150, "appends to hello.txt")
@@ -64,11 +68,18 @@ impl Command for Upload {
     }
 
     fn run(&self, request: &Request, session: &mut Session) -> Outcome {
-        // The marker belongs to this command whatever happens to it. APPE
-        // always appends at the end, so it ignores the marker (as vsftpd).
+        // The marker belongs to this command whatever happens to it.
         let offset = session.take_restart_offset();
         match request.verb.as_str() {
             "STOR" => outcome(stor(request, session, offset)),
+            // RFC 3659 §5.3: the command after REST "should be either RETR
+            // or STOR"; APPE after a marker is a bad sequence (pyftpdlib
+            // answers 450), refused before anything is opened.
+            "APPE" if offset > 0 => Reply::new(
+                ReplyCode::BAD_SEQUENCE,
+                format!("APPE cannot follow REST {offset}: resume with REST and STOR"),
+            )
+            .into(),
             "APPE" => outcome(appe(request, session)),
             other => Outcome::unhandled(other),
         }
@@ -88,6 +99,7 @@ fn stor(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Re
                 format!("{path}: resuming an upload needs permission 'a'"),
             ));
         }
+        check_restart(&jail, &path, offset)?;
         Box::new(InPlaceUpload::open(&jail, &path, Some(offset))?)
     };
     let restart = if offset > 0 {
@@ -97,8 +109,22 @@ fn stor(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Re
     };
     Ok(receive(
         format!("ok to send data for {path}{restart}"),
-        sink,
+        for_type(session, sink),
     ))
+}
+
+/// RFC 3659 §5.5: resuming needs the file and a marker inside it. A missing
+/// file is 550 (RFC 959 §4.2 "file unavailable"), a marker past its end 554
+/// ("invalid REST parameter", §5.4 of RFC 3659), as RETR answers.
+fn check_restart(jail: &Jail, path: &VirtualPath, offset: u64) -> Result<(), Reply> {
+    let len = jail.regular_file_metadata(path)?.len();
+    if offset > len {
+        return Err(Reply::new(
+            ReplyCode(554),
+            format!("{path}: invalid restart position {offset} (file is {len} bytes)"),
+        ));
+    }
+    Ok(())
 }
 
 fn appe(request: &Request, session: &Session) -> Result<Outcome, Reply> {
@@ -108,8 +134,16 @@ fn appe(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     let sink = InPlaceUpload::open(&jail, &path, None)?;
     Ok(receive(
         format!("ok to send data to append to {path}"),
-        Box::new(sink),
+        for_type(session, Box::new(sink)),
     ))
+}
+
+/// The sink, converting CRLF to LF in `TYPE A` (RFC 959 §3.1.1.1).
+pub(crate) fn for_type(session: &Session, sink: Box<dyn UploadSink>) -> Box<dyn UploadSink> {
+    match session.transfer_type {
+        TransferType::Binary => sink,
+        TransferType::Ascii => Box::new(FromNetwork::new(sink)),
+    }
 }
 
 fn receive(text: String, sink: Box<dyn UploadSink>) -> Outcome {
@@ -226,7 +260,7 @@ mod tests {
         assert_eq!(t.session.restart_offset, 0);
         // Past the end: refused, and the marker is gone.
         t.run("REST 100");
-        assert_eq!(t.run("STOR hello.txt").code(), Some(501));
+        assert_eq!(t.run("STOR hello.txt").code(), Some(554));
         assert_eq!(t.session.restart_offset, 0);
         assert_eq!(
             std::fs::read(t.path("hello.txt")).unwrap(),
@@ -267,14 +301,82 @@ mod tests {
         let r = upload(t.run("APPE docs/new.log"), b"line\n");
         assert_eq!(r.code, ReplyCode::CLOSING_DATA);
         assert_eq!(std::fs::read(t.path("docs/new.log")).unwrap(), b"line\n");
-        // APPE ignores and clears a restart marker.
+        // APPE after REST is refused, and clears the marker.
         t.run("REST 2");
+        assert_eq!(t.run("APPE docs/new.log").code(), Some(503));
+        assert_eq!(t.session.restart_offset, 0);
         upload(t.run("APPE docs/new.log"), b"again\n");
         assert_eq!(
             std::fs::read(t.path("docs/new.log")).unwrap(),
             b"line\nagain\n"
         );
-        assert_eq!(t.session.restart_offset, 0);
+    }
+
+    /// REST corner cases, each with the RFC text its code follows.
+    #[test]
+    fn restart_table_rfc3659_5() {
+        let rows = [
+            (
+                "REST 13\nSTOR hello.txt",
+                150,
+                "§5.5 marker at the end resumes",
+            ),
+            (
+                "REST 14\nSTOR hello.txt",
+                554,
+                "§5.4 554 invalid REST parameter",
+            ),
+            (
+                "REST 99\nSTOR missing.txt",
+                550,
+                "RFC 959 §4.2 550 file unavailable",
+            ),
+            ("REST 1\nSTOR docs", 550, "a directory is not resumable"),
+            (
+                "REST 1\nAPPE hello.txt",
+                503,
+                "§5.3 REST is followed by RETR or STOR",
+            ),
+            ("REST 0\nAPPE hello.txt", 150, "a zero marker is no marker"),
+        ];
+        for (lines, code, rfc) in rows {
+            let mut t = session();
+            let mut last = None;
+            for line in lines.split('\n') {
+                last = t.run(line).code();
+            }
+            assert_eq!(last, Some(code), "{lines:?}: {rfc}");
+            assert_eq!(t.session.restart_offset, 0, "{lines:?}: marker consumed");
+            assert_eq!(
+                std::fs::read(t.path("hello.txt")).unwrap(),
+                b"hello, world\n",
+                "{lines:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ascii_type_stores_lf_rfc959_3_1_1_1() {
+        let mut t = session();
+        t.session.transfer_type = TransferType::Ascii;
+        // The CR of a CRLF arrives at the end of one chunk, its LF at the
+        // start of the next.
+        let (_, mut s) = sink(t.run("STOR a.txt"));
+        s.write_all(b"one\r").unwrap();
+        s.write_all(b"\ntwo\r\nbare\rcr\r\n").unwrap();
+        assert_eq!(s.commit().code, ReplyCode::CLOSING_DATA);
+        assert_eq!(
+            std::fs::read(t.path("a.txt")).unwrap(),
+            b"one\ntwo\nbare\rcr\n"
+        );
+        let (_, mut s) = sink(t.run("APPE a.txt"));
+        s.write_all(b"three\r\n").unwrap();
+        assert_eq!(s.written(), 6, "bytes stored, after conversion");
+        assert_eq!(s.commit().code, ReplyCode::CLOSING_DATA);
+        assert_eq!(
+            std::fs::read(t.path("a.txt")).unwrap(),
+            b"one\ntwo\nbare\rcr\nthree\n"
+        );
     }
 
     #[test]
@@ -284,8 +386,8 @@ mod tests {
             ("STOR docs", 550, "/docs: is a directory"),
             ("STOR nodir/a.txt", 550, "/nodir: no such file or directory"),
             ("STOR /", 553, "/: not a file name"),
-            ("STOR", 501, "STOR needs a file name"),
-            ("APPE", 501, "APPE needs a file name"),
+            ("STOR", 501, "STOR needs an argument: STOR <SP> pathname"),
+            ("APPE", 501, "APPE needs an argument: APPE <SP> pathname"),
             ("APPE docs", 550, "/docs: is a directory"),
             (
                 "APPE nodir/a.txt",

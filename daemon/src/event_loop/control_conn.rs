@@ -384,6 +384,21 @@ impl EventLoop {
             return;
         };
         let id = conn.id(key);
+        // Data verbs and PASV/EPSV/PORT/EPRT wait for a transfer's end (see
+        // `Control::next`); a plugin verb that did not declare itself so must
+        // still not replace or overwrite the transfer in progress.
+        if conn.transfer.is_some()
+            && matches!(
+                outcome,
+                Outcome::Passive { .. } | Outcome::Active { .. } | Outcome::Transfer { .. }
+            )
+        {
+            conn.control.queue(&Reply::new(
+                ReplyCode::BAD_SEQUENCE,
+                format!("{}: a transfer is in progress", conn.verb),
+            ));
+            return;
+        }
         let close_after_delay = matches!(outcome, Outcome::DelayedClose { .. });
         match outcome {
             Outcome::Reply(reply) => conn.control.queue(&reply),
@@ -395,6 +410,7 @@ impl EventLoop {
                     .set(id, Kind::Delay, &mut conn.timers[Kind::Delay as usize], at);
             }
             Outcome::Passive { listener, reply } => self.open_passive(key, listener, reply),
+            Outcome::Active { target, reply } => self.open_active(key, target, reply),
             Outcome::Transfer { opening, transfer } => {
                 if let Some(refusal) = self.refuse_data(key) {
                     self.drop_data(key);
@@ -408,7 +424,7 @@ impl EventLoop {
                     // The passive listener timed out while the command ran.
                     conn.control.queue(&Reply::new(
                         ReplyCode::CANT_OPEN_DATA,
-                        "no data connection: use PASV or EPSV first",
+                        "no data connection: use PASV, EPSV, PORT or EPRT first",
                     ));
                     return;
                 }
@@ -433,7 +449,7 @@ impl EventLoop {
                     bytes: 0,
                     announced,
                 });
-                if conn.data.is_some() {
+                if conn.data.is_some() && !conn.connecting {
                     self.start_transfer(key);
                 }
             }

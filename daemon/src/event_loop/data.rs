@@ -26,6 +26,7 @@ impl EventLoop {
         if let Some(mut old) = conn.data.take() {
             let _ = registry.deregister(&mut old);
         }
+        conn.connecting = false;
         let registered = listener.set_nonblocking(true).and_then(|()| {
             let mut listener = TcpListener::from_std(listener);
             registry
@@ -584,6 +585,7 @@ impl EventLoop {
             if let Some(mut d) = conn.data.take() {
                 let _ = registry.deregister(&mut d);
             }
+            conn.connecting = false;
             if let Some(mut l) = conn.passive.take() {
                 let _ = registry.deregister(&mut l);
             }

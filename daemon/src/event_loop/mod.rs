@@ -40,6 +40,7 @@ use crate::transfer::{Pump, RECV_BUFFER, Source, pump_receive, pump_send};
 use crate::workers::{ConnId, Done, Job, Workers};
 use crate::xferlog::XferLog;
 
+mod active;
 mod admission;
 mod control_conn;
 mod data;
@@ -186,6 +187,8 @@ struct Conn {
     delayed_close: bool,
     passive: Option<TcpListener>,
     data: Option<Stream>,
+    /// `data` is an active-mode connection still being connected.
+    connecting: bool,
     transfer: Option<Active>,
     timers: [Slot; KINDS],
     /// Already on the ready list, per part.
@@ -644,6 +647,7 @@ impl EventLoop {
             delayed_close: false,
             passive: None,
             data: None,
+            connecting: false,
             transfer: None,
             timers: [Slot::default(); KINDS],
             queued: [false; 3],
@@ -687,6 +691,7 @@ impl EventLoop {
                 self.drive_control(key);
             }
             Part::Passive => self.accept_data(key),
+            Part::Data if conn.connecting => self.finish_connect(key),
             Part::Data => self.pump_data(key),
         }
     }

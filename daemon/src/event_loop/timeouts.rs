@@ -89,10 +89,11 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.passive.is_none() {
+        // The same deadline bounds an active-mode connect.
+        if conn.passive.is_none() && !conn.connecting {
             return;
         }
-        tracing::debug!(peer = %conn.peer, "passive listener timed out");
+        tracing::debug!(peer = %conn.peer, "no data connection within the data timeout");
         if conn.transfer.is_some() {
             let secs = self.config.data_timeout.as_secs();
             self.end_transfer(

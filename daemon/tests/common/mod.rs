@@ -58,7 +58,8 @@ impl Command for TestCommands {
             VerbSpec::new("NOOP", "NOOP", "nothing")
                 .no_login()
                 .during_transfer(),
-            VerbSpec::new("PASV", "PASV", "passive"),
+            VerbSpec::new("PASV", "PASV", "passive").data_setup(),
+            VerbSpec::new("PASX", "PASX", "passive, not declared as data setup"),
             VerbSpec::new("ABOR", "ABOR", "abort").during_transfer(),
             VerbSpec::new("GETB", "GETB n", "send n bytes").data(),
             VerbSpec::new("GETF", "GETF name [offset]", "send a file").data(),
@@ -97,7 +98,7 @@ impl Command for TestCommands {
             }
             "QUIT" => Outcome::Close(Reply::new(ReplyCode(221), "goodbye")),
             "NOOP" => reply(200, "ok"),
-            "PASV" => {
+            "PASV" | "PASX" => {
                 let listener = TcpListener::bind((session.local.ip(), 0)).unwrap();
                 let port = listener.local_addr().unwrap().port();
                 Outcome::Passive {

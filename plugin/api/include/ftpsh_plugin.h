@@ -86,7 +86,7 @@ typedef struct {
 
 typedef struct {
     ftpsh_bytes verb;   /* 1-16 ASCII letters */
-    ftpsh_bytes syntax; /* "HASH <SP> pathname" */
+    ftpsh_bytes syntax; /* "HASH <SP> pathname"; "SITE XECHO ..." makes a SITE sub-command */
     ftpsh_bytes help;   /* one line */
     ftpsh_bytes feat;   /* FEAT line, or NULL ptr */
     uint8_t permission; /* 'r', 'l', ... or 0 */

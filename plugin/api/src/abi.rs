@@ -150,14 +150,18 @@ pub struct FtpshVerb {
     /// already has.
     pub verb: FtpshBytes,
     /// Syntax in RFC notation, e.g. `"HASH <SP> pathname"`, shown by `HELP
-    /// verb`.
+    /// verb`. A syntax starting with `SITE` and the verb (`"SITE XECHO
+    /// <SP> text"`) makes the verb a `SITE` sub-command: clients send
+    /// `SITE XECHO text`, `run` sees verb `XECHO` and argument `text`, it
+    /// is listed by `SITE HELP`, and it never collides with a plain verb of
+    /// the same name.
     pub syntax: FtpshBytes,
     /// One-line help text, shown by `HELP verb`.
     pub help: FtpshBytes,
     /// The line this verb adds to the `FEAT` reply (RFC 2389 §3.2), without
     /// the leading space, or null for none.
     pub feat: FtpshBytes,
-    /// The permission letter the user needs (`b'r'`, one of `elradfmw`), or
+    /// The permission letter the user needs (`b'r'`, one of `elradfmwMT`), or
     /// 0 for none. Checked by the host before `run`; a refused request gets
     /// `550` without reaching the plugin.
     pub permission: u8,

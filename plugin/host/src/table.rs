@@ -113,6 +113,16 @@ pub(crate) unsafe fn read_table(table: *const FtpshPlugin, file: &Path) -> Resul
     Ok(Info { name, verbs, run })
 }
 
+/// True when `syntax` is `SITE <verb>…` (case-insensitive).
+fn is_site_syntax(syntax: Option<&str>, verb: &str) -> bool {
+    let Some(syntax) = syntax else {
+        return false;
+    };
+    let mut words = syntax.split_whitespace();
+    words.next().is_some_and(|w| w.eq_ignore_ascii_case("SITE"))
+        && words.next().is_some_and(|w| w.eq_ignore_ascii_case(verb))
+}
+
 /// One verb record as a [`VerbSpec`], or `(verb, reason)`.
 unsafe fn read_verb(v: &FtpshVerb) -> Result<VerbSpec, (String, String)> {
     // SAFETY (all `text` calls): the pointers are valid per the ABI.
@@ -151,13 +161,18 @@ unsafe fn read_verb(v: &FtpshVerb) -> Result<VerbSpec, (String, String)> {
             .find(|p| p.letter() == letter)
             .ok_or_else(|| {
                 fail(format!(
-                    "unknown permission letter {letter:?} (expected one of \"elradfmw\")"
+                    "unknown permission letter {letter:?} (expected one of \"elradfmwMT\")"
                 ))
             })?;
         spec = spec.permission(p);
     }
     if let Some(f) = feat {
         spec = spec.feat(&f);
+    }
+    // A syntax that starts with `SITE <verb>` declares a SITE sub-command
+    // (see `ftpsh_plugin_api::abi::FtpshVerb::syntax`).
+    if is_site_syntax(syntax.as_deref(), &upper) {
+        spec = spec.site();
     }
     Ok(spec)
 }

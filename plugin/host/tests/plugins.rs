@@ -328,6 +328,29 @@ fn feat_and_help_advertise_plugin_verbs() {
     assert!(spec.login && !spec.data);
 }
 
+/// A plugin adds a SITE sub-command by its syntax (`SITE XECHO …`): routed
+/// by the registry, listed by SITE HELP, not a verb of its own.
+#[test]
+fn a_plugin_extends_site() {
+    let dir = plugin_dir(&[FSOPS]);
+    let mut registry = builtins();
+    registry.register(Arc::new(ftpsh_cmd_site::Site)).unwrap();
+    register_all(&mut registry, dir.path()).unwrap();
+    assert!(registry.lookup("XECHO").is_none());
+    assert!(registry.site_lookup("XECHO").is_some());
+    let mut t = TestSession::new(registry);
+    assert_eq!(
+        run(&mut t, "SITE xecho hi there"),
+        (200, "echo: hi there".to_owned())
+    );
+    let help = String::from_utf8(reply(t.run("SITE HELP")).to_wire()).unwrap();
+    assert!(
+        help.contains("SITE XECHO <SP> text -- echo, as a SITE sub-command"),
+        "{help}"
+    );
+    assert_eq!(run(&mut t, "XECHO hi").0, 500);
+}
+
 #[test]
 fn stat_write_commit_and_list_callbacks_go_through_the_jail() {
     let mut t = session_with(&[FSOPS]);

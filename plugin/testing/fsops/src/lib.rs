@@ -3,7 +3,7 @@
 //! (writes, then returns without commit: nothing may appear), `XSNEAK src
 //! dst` (a copy declared with permission `r` only: the host's write
 //! callback must still refuse users without `w`), `XLST dir` (list, names
-//! sorted).
+//! sorted), and `SITE XECHO text` (a SITE sub-command: echoes the text).
 
 use std::io::{Read, Write};
 
@@ -24,12 +24,18 @@ impl Plugin for FsOps {
             Verb::new("XHALF", "XHALF <SP> src <SP> dst", "copy, never commit").permission('w'),
             Verb::new("XSNEAK", "XSNEAK <SP> src <SP> dst", "copy, declared 'r'").permission('r'),
             Verb::new("XLST", "XLST <SP> dir", "names in a directory").permission('l'),
+            Verb::new(
+                "XECHO",
+                "SITE XECHO <SP> text",
+                "echo, as a SITE sub-command",
+            ),
         ]
     }
 
     fn run(&self, req: &Request<'_>, host: &Host<'_>) -> Result<Reply, Error> {
         let arg = req.arg.unwrap_or(".");
         match req.verb {
+            "XECHO" => Ok(Reply::new(200, format!("echo: {arg}"))),
             "XSTA" => Ok(match host.stat(arg) {
                 Ok(s) => Reply::new(213, format!("{:?} {}", s.kind, s.size)),
                 Err(e) => e.reply(arg),
