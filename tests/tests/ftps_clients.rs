@@ -62,6 +62,16 @@ fn ftplib_resuming_the_control_session() {
     session(&tls_server(true), "reuse");
 }
 
+/// Active mode under `PROT P` (RFC 4217 §7: the FTP client stays the TLS
+/// client when the server opens the data connection): ftplib sends PORT,
+/// ftpshd connects out, and the handshake and the session binding run on
+/// that connection as on an accepted one (reuse required, so a data
+/// connection that skipped the check would show).
+#[test]
+fn ftplib_active_mode_resuming_the_control_session() {
+    session(&tls_server(true), "active");
+}
+
 #[test]
 fn ftplib_without_resumption_is_refused_when_reuse_is_required() {
     let srv = tls_server(true);
