@@ -11,6 +11,7 @@
 //! children first. Downloads keep the server's modification time, so
 //! `--only-newer` compares like with like.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::Instant;
@@ -127,6 +128,42 @@ fn decide(source: &Entry, target: &Entry, force: bool, only_newer: bool) -> Resu
     Err("exists and differs; use -f to replace or --only-newer".to_owned())
 }
 
+/// Whether file `source` is transferred onto `target` (the entry at the
+/// same relative path on the other side, if any): `Some(replace)` to
+/// transfer, `None` when it is skipped (counted in `report`) or refused
+/// (counted, and said on `out`; `dir_there` names a directory in the way).
+fn plan_file(
+    rel: &str,
+    source: &Entry,
+    target: Option<&Entry>,
+    dir_there: &str,
+    (force, only_newer): (bool, bool),
+    out: &mut dyn Write,
+    report: &mut Report,
+) -> Option<bool> {
+    const V: &str = "mirror";
+    let why = match target {
+        None => return Some(false),
+        Some(t) if t.kind == Kind::Dir => format!("a {dir_there}"),
+        Some(t) => match decide(source, t, force, only_newer) {
+            Ok(replace) => return Some(replace),
+            Err(why) if why.is_empty() => {
+                report.skipped += 1;
+                return None;
+            }
+            Err(why) => why,
+        },
+    };
+    report.failures += 1;
+    say!(out, "{V}: {rel}: failed: {why}");
+    None
+}
+
+/// The entries of a walk by relative path, for lookups from the other side.
+fn by_path(entries: &[(String, Entry)]) -> HashMap<&str, &Entry> {
+    entries.iter().map(|(rel, e)| (rel.as_str(), e)).collect()
+}
+
 /// `mirror [-R] [-f] [--delete] [--only-newer] [-P N] [REMOTE [LOCAL]]`.
 pub fn mirror(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), CmdError> {
     const V: &str = "mirror";
@@ -183,8 +220,9 @@ pub fn mirror(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
             Some(_) => return Err(CmdError::local(V, &remote_dir, "is a file on the server")),
             None => make_remote_dir(sh, V, &remote_dir, out, &mut report)?,
         }
+        let remote_by_path = by_path(&remote);
         for (rel, e) in &local {
-            let target = remote.iter().find(|(r, _)| r == rel).map(|(_, t)| t);
+            let target = remote_by_path.get(rel.as_str()).copied();
             let remote_path = abs_remote(&remote_dir, rel);
             if e.kind == Kind::Dir {
                 match target {
@@ -203,25 +241,16 @@ pub fn mirror(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
             if e.kind != Kind::File {
                 continue;
             }
-            let replace = match target {
-                None => false,
-                Some(t) if t.kind == Kind::Dir => {
-                    report.failures += 1;
-                    say!(out, "{V}: {rel}: failed: a directory on the server");
-                    continue;
-                }
-                Some(t) => match decide(e, t, force, only_newer) {
-                    Ok(r) => r,
-                    Err(why) if why.is_empty() => {
-                        report.skipped += 1;
-                        continue;
-                    }
-                    Err(why) => {
-                        report.failures += 1;
-                        say!(out, "{V}: {rel}: failed: {why}");
-                        continue;
-                    }
-                },
+            let Some(replace) = plan_file(
+                rel,
+                e,
+                target,
+                "directory on the server",
+                (force, only_newer),
+                out,
+                &mut report,
+            ) else {
+                continue;
             };
             jobs.push(Job::Put {
                 local: local_dir.join(rel),
@@ -231,9 +260,11 @@ pub fn mirror(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
         }
         run_jobs(sh, V, jobs, parallel, out, &mut report)?;
         if delete {
+            let local_by_path = by_path(&local);
             let stale: Vec<(String, Entry)> = remote
-                .into_iter()
-                .filter(|(r, _)| !local.iter().any(|(l, _)| l == r))
+                .iter()
+                .filter(|(r, _)| !local_by_path.contains_key(r.as_str()))
+                .cloned()
                 .collect();
             delete_remote(sh, V, &remote_dir, stale, out, &mut report);
         }
@@ -253,8 +284,9 @@ pub fn mirror(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
         let mut local = Vec::new();
         walk_local(&local_dir, "", 0, &mut local)
             .map_err(|e| CmdError::local(V, &local_typed, e))?;
+        let local_by_path = by_path(&local);
         for (rel, e) in &remote {
-            let target = local.iter().find(|(l, _)| l == rel).map(|(_, t)| t);
+            let target = local_by_path.get(rel.as_str()).copied();
             let local_path = local_dir.join(rel);
             if e.kind == Kind::Dir {
                 match target {
@@ -275,25 +307,16 @@ pub fn mirror(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
             if e.kind != Kind::File {
                 continue;
             }
-            let replace = match target {
-                None => false,
-                Some(t) if t.kind == Kind::Dir => {
-                    report.failures += 1;
-                    say!(out, "{V}: {rel}: failed: a local directory");
-                    continue;
-                }
-                Some(t) => match decide(e, t, force, only_newer) {
-                    Ok(r) => r,
-                    Err(why) if why.is_empty() => {
-                        report.skipped += 1;
-                        continue;
-                    }
-                    Err(why) => {
-                        report.failures += 1;
-                        say!(out, "{V}: {rel}: failed: {why}");
-                        continue;
-                    }
-                },
+            let Some(replace) = plan_file(
+                rel,
+                e,
+                target,
+                "local directory",
+                (force, only_newer),
+                out,
+                &mut report,
+            ) else {
+                continue;
             };
             jobs.push(Job::Get {
                 remote: abs_remote(&remote_dir, rel),
@@ -305,8 +328,9 @@ pub fn mirror(sh: &mut Shell, args: &Args, out: &mut dyn Write) -> Result<(), Cm
         run_jobs(sh, V, jobs, parallel, out, &mut report)?;
         if delete {
             // Children before parents.
+            let remote_by_path = by_path(&remote);
             for (rel, e) in local.iter().rev() {
-                if remote.iter().any(|(r, _)| r == rel) {
+                if remote_by_path.contains_key(rel.as_str()) {
                     continue;
                 }
                 let path = local_dir.join(rel);
