@@ -153,7 +153,16 @@ impl Ftpshd {
     /// # Panics
     /// If it does not exit.
     pub fn terminate(&mut self) -> Option<i32> {
-        self.signal(Signal::SIGTERM);
+        self.signal_and_wait(Signal::SIGTERM)
+    }
+
+    /// Sends `sig`, then waits (at most 60 s) for the exit; returns the
+    /// exit code.
+    ///
+    /// # Panics
+    /// If the signal cannot be sent or the daemon does not exit.
+    pub fn signal_and_wait(&mut self, sig: Signal) -> Option<i32> {
+        self.signal(sig);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -161,7 +170,7 @@ impl Ftpshd {
             }
             assert!(
                 Instant::now() < deadline,
-                "ftpshd did not exit after SIGTERM; stderr: {}",
+                "ftpshd did not exit after {sig}; stderr: {}",
                 self.stderr_text()
             );
             thread::sleep(Duration::from_millis(20));

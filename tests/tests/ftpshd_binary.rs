@@ -14,138 +14,23 @@
 )]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
 
+use ftpsh_tests::ftpshd::Ftpshd;
 use ftpsh_tests::{
     RawControl, assert_success, ftpshd_binary, require_tool, run_with_timeout, seeded_bytes,
 };
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-/// A running `ftpshd` child; killed by its PID on drop.
-struct Daemon {
-    child: Child,
-    stdout: Receiver<String>,
-    /// Every stdout line seen so far.
-    seen: Vec<String>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    addr: SocketAddr,
-}
-
-impl Daemon {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(ftpshd_binary())
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ftpshd");
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let mut err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        let mut d = Self {
-            child,
-            stdout: rx,
-            seen: Vec::new(),
-            stderr,
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-        };
-        let line = d.line_matching(|l| l.starts_with("ftpshd listening on "));
-        let addr = line.trim_start_matches("ftpshd listening on ").trim();
-        d.addr = addr
-            .parse()
-            .unwrap_or_else(|e| panic!("bad address in {line:?}: {e}"));
-        assert_eq!(d.addr.ip().to_string(), "127.0.0.1");
-        assert_ne!(d.addr.port(), 0, "--listen :0 must report the real port");
-        d
-    }
-
-    /// Waits (at most 60 s) for a stdout line matching `pred`.
-    fn line_matching(&mut self, pred: impl Fn(&str) -> bool) -> String {
-        if let Some(l) = self.seen.iter().find(|l| pred(l)) {
-            return l.clone();
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if pred(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "ftpshd did not print the expected line; stdout so far: {:?}\nstderr: {}",
-                    self.seen,
-                    self.stderr_text()
-                ),
-            }
-        }
-    }
-
-    fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    fn url(&self, userinfo: &str, rel: &str) -> String {
-        format!("ftp://{userinfo}@127.0.0.1:{}/{rel}", self.addr.port())
-    }
-
-    /// Sends `sig` to the daemon's PID and waits (at most 60 s) for it to
-    /// exit; returns its exit code.
-    fn signal_and_wait(&mut self, sig: Signal) -> Option<i32> {
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        kill(pid, sig).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ftpshd did not exit after {sig}; stderr: {}",
-                self.stderr_text()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// `ftpshd ARGS` (killed by its PID on drop), checked to report the real
+/// loopback address it bound.
+fn start(args: &[&str]) -> Ftpshd {
+    let d = Ftpshd::start(args);
+    assert_eq!(d.addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(d.addr.port(), 0, "--listen :0 must report the real port");
+    d
 }
 
 fn curl(args: &[&str]) -> std::process::Output {
@@ -162,7 +47,7 @@ fn readme_session_with_curl_then_sigterm() {
     let root = tempfile::tempdir().unwrap();
     fs::write(root.path().join("hello.txt"), b"hello, world\n").unwrap();
     let root_arg = root.path().to_str().unwrap();
-    let mut d = Daemon::start(&[
+    let mut d = start(&[
         "--listen",
         "127.0.0.1:0",
         "--root",
@@ -205,7 +90,7 @@ fn readme_session_with_curl_then_sigterm() {
 fn without_user_a_generated_password_is_printed_and_works() {
     let root = tempfile::tempdir().unwrap();
     fs::write(root.path().join("a.txt"), b"a").unwrap();
-    let mut d = Daemon::start(&[
+    let mut d = start(&[
         "--listen",
         "127.0.0.1:0",
         "--root",
@@ -226,7 +111,7 @@ fn without_user_a_generated_password_is_printed_and_works() {
     );
     assert_eq!(list.trim_end(), "a.txt");
     // The password is not the same on every start.
-    let mut d2 = Daemon::start(&[
+    let mut d2 = start(&[
         "--listen",
         "127.0.0.1:0",
         "--root",
@@ -256,7 +141,7 @@ fn generated_password(line: &str) -> String {
 fn anonymous_is_read_only_and_max_sessions_applies() {
     let root = tempfile::tempdir().unwrap();
     fs::write(root.path().join("pub.txt"), b"public").unwrap();
-    let d = Daemon::start(&[
+    let d = start(&[
         "--listen",
         "127.0.0.1:0",
         "--root",
@@ -299,7 +184,7 @@ fn passive_ports_are_used() {
     let root = tempfile::tempdir().unwrap();
     fs::write(root.path().join("p.txt"), b"p").unwrap();
     let range = format!("{port}-{port}");
-    let d = Daemon::start(&[
+    let d = start(&[
         "--listen",
         "127.0.0.1:0",
         "--root",
@@ -376,7 +261,7 @@ fn no_active_refuses_port_and_eprt() {
     let trap = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = trap.local_addr().unwrap().port();
     let [p1, p2] = port.to_be_bytes();
-    let d = Daemon::start(&[&args[..], &["--no-active"]].concat());
+    let d = start(&[&args[..], &["--no-active"]].concat());
     let mut c = RawControl::login(d.addr, "alice", "secret");
     let r = c.cmd(&format!("PORT 127,0,0,1,{p1},{p2}"), 502);
     assert!(r.text.contains("active mode is disabled"), "{:?}", r.text);
@@ -387,7 +272,7 @@ fn no_active_refuses_port_and_eprt() {
     // Passive mode still works, and without the flag active mode does.
     let out = curl(&[&d.url("alice:secret", "p.txt")]);
     assert_eq!(assert_success("curl, passive", &out), "p");
-    let d = Daemon::start(&args);
+    let d = start(&args);
     let out = curl(&["-P", "127.0.0.1", &d.url("alice:secret", "p.txt")]);
     assert_eq!(assert_success("curl -P without --no-active", &out), "p");
 }
