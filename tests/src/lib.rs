@@ -823,6 +823,29 @@ pub fn ftpshd_binary() -> PathBuf {
     bin
 }
 
+/// Runs `curl -sS ARGS` (transfer limit 120 s, connect limit 20 s), killed
+/// after 150 s; returns its output.
+///
+/// # Panics
+/// When curl is not installed (see [`require_tool`]).
+pub fn curl(args: &[&str]) -> Output {
+    run_with_timeout(
+        Command::new(require_tool("curl"))
+            .args(["-sS", "--max-time", "120", "--connect-timeout", "20"])
+            .args(args),
+        Duration::from_secs(150),
+    )
+}
+
+/// [`curl`] that must succeed; returns its stdout.
+///
+/// # Panics
+/// When curl fails, showing its output.
+pub fn curl_ok(args: &[&str]) -> String {
+    let out = curl(args);
+    assert_success(&format!("curl {}", args.join(" ")), &out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,28 +9,10 @@
 )]
 
 use std::fs;
-use std::process::{Command, Output};
-use std::time::Duration;
 
 use ftpsh_tests::{
-    TestServer, assert_file_is_seeded, assert_same_file, assert_success, require_tool,
-    run_with_timeout, seeded_bytes, write_seeded,
+    TestServer, assert_file_is_seeded, assert_same_file, curl, curl_ok, seeded_bytes, write_seeded,
 };
-
-fn curl(args: &[&str]) -> Output {
-    let curl = require_tool("curl");
-    run_with_timeout(
-        Command::new(curl)
-            .args(["-sS", "--max-time", "120", "--connect-timeout", "20"])
-            .args(args),
-        Duration::from_secs(150),
-    )
-}
-
-fn curl_ok(args: &[&str]) -> String {
-    let out = curl(args);
-    assert_success(&format!("curl {}", args.join(" ")), &out)
-}
 
 #[test]
 fn list_and_nlst() {

@@ -9,28 +9,10 @@
     reason = "test helpers outside #[test] fns: a panic is how a test fails"
 )]
 
-use std::process::{Command, Output};
-use std::time::Duration;
-
 use ftpsh_tests::{
-    Options, PASSWORD, TestServer, USER, assert_file_is_seeded, assert_same_file, assert_success,
-    require_tool, run_with_timeout, write_seeded,
+    Options, PASSWORD, TestServer, USER, assert_file_is_seeded, assert_same_file, curl, curl_ok,
+    write_seeded,
 };
-
-fn curl(args: &[&str]) -> Output {
-    let curl = require_tool("curl");
-    run_with_timeout(
-        Command::new(curl)
-            .args(["-sS", "--max-time", "120", "--connect-timeout", "20"])
-            .args(args),
-        Duration::from_secs(150),
-    )
-}
-
-fn curl_ok(args: &[&str]) -> String {
-    let out = curl(args);
-    assert_success(&format!("curl {}", args.join(" ")), &out)
-}
 
 /// A server with explicit and implicit FTPS that refuses data connections
 /// which do not resume the control connection's TLS session: curl resumes

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use ftpsh_tests::ftpshd::Ftpshd;
 use ftpsh_tests::{
-    RawControl, assert_success, ftpshd_binary, require_tool, run_with_timeout, seeded_bytes,
+    RawControl, assert_success, curl, ftpshd_binary, run_with_timeout, seeded_bytes,
 };
 use nix::sys::signal::Signal;
 
@@ -31,15 +31,6 @@ fn start(args: &[&str]) -> Ftpshd {
     assert_eq!(d.addr.ip().to_string(), "127.0.0.1");
     assert_ne!(d.addr.port(), 0, "--listen :0 must report the real port");
     d
-}
-
-fn curl(args: &[&str]) -> std::process::Output {
-    run_with_timeout(
-        Command::new(require_tool("curl"))
-            .args(["-sS", "--max-time", "60"])
-            .args(args),
-        Duration::from_secs(90),
-    )
 }
 
 #[test]

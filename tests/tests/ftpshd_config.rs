@@ -17,19 +17,10 @@ use std::time::Duration;
 
 use ftpsh_tests::ftpshd::{ExampleConfig, Ftpshd, hash_password};
 use ftpsh_tests::{
-    RawControl, assert_success, ftpshd_binary, require_tool, run_with_timeout, seeded_bytes,
+    RawControl, assert_success, curl, ftpshd_binary, require_tool, run_with_timeout, seeded_bytes,
     wait_until,
 };
 use nix::sys::signal::Signal;
-
-fn curl(args: &[&str]) -> std::process::Output {
-    run_with_timeout(
-        Command::new(require_tool("curl"))
-            .args(["-sS", "--max-time", "60"])
-            .args(args),
-        Duration::from_secs(90),
-    )
-}
 
 /// Python ftplib: log in, print NLST of the root, one name a line.
 const FTPLIB_NLST: &str = r#"

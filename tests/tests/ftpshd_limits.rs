@@ -22,16 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ftpsh_tests::ftpshd::{ExampleConfig, Ftpshd};
-use ftpsh_tests::{RawControl, assert_success, require_tool, run_with_timeout, seeded_bytes};
-
-fn curl(args: &[&str]) -> std::process::Output {
-    run_with_timeout(
-        Command::new(require_tool("curl"))
-            .args(["-sS", "--max-time", "60"])
-            .args(args),
-        Duration::from_secs(90),
-    )
-}
+use ftpsh_tests::{RawControl, assert_success, curl, require_tool, run_with_timeout, seeded_bytes};
 
 fn other_address() -> IpAddr {
     "127.0.0.2".parse().unwrap()
