@@ -16,7 +16,7 @@ use ftpsh_core::auth::credential;
 use ftpsh_daemon::config::{self, Options};
 use ftpsh_daemon::{Reloader, Server, builtin_registry, metrics};
 
-/// ftpshd: an FTP server (RFC 959, 2389, 2428, 3659) on one mio event loop.
+/// ftpshd: an FTP server (RFC 959, 2389, 2428, 3659; FTPS per RFC 4217) on one mio event loop.
 ///
 /// Every option can also be set in the config file (--config), as a key
 /// of the same name with `_` for `-` (`--passive-ports` is
