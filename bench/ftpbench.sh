@@ -2,7 +2,7 @@
 # pyftpdlib's published FTP benchmark (scripts/ftpbench of pyftpdlib 2.2.0)
 # against ftpshd and against pyftpdlib 2.2.0 itself, on 127.0.0.1, same run.
 # ftpbench needs a user with write permission, which is why vsftpd (here
-# anonymous read-only) is not in this one; see retr-throughput.sh.
+# anonymous read-only) is not in this one; bench/compare.sh has all three.
 #
 # usage: bench/ftpbench.sh [CLIENTS] [FILE_SIZE]      (default 200 10M)
 # needs: target/release/ftpshd, python3 3.11 (ftpbench uses asyncore, gone

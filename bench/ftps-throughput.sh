@@ -52,7 +52,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
 chmod 644 "$WORK/run/key.pem"
 
 # ftpshd: plain and explicit TLS on one listener.
-RUST_LOG=warn "$FTPSHD" --listen 127.0.0.1:0 --root "$WORK/root" --user alice:secret \
+RUST_LOG=warn "$FTPSHD" --listen 127.0.0.1:0 --root "$WORK/root" --user alice:secret --allow-root \
     --tls-cert "$WORK/run/cert.pem" --tls-key "$WORK/run/key.pem" \
     > "$WORK/run/ftpshd.out" 2> "$WORK/run/ftpshd.err" &
 PIDS+=($!)
