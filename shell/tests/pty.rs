@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers, not only #[test] fns
 
+mod common;
+
 use std::process::Command;
 
 #[test]
@@ -15,7 +17,7 @@ fn interactive_session_in_a_pty() {
         .status()
         .is_ok_and(|s| s.success());
     if !have {
-        println!("SKIP: python3 with pexpect is needed (pip install pexpect)");
+        common::skip("python3 with pexpect is needed (pip install pexpect)");
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pty_session.py");

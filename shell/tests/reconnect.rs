@@ -58,7 +58,7 @@ fn have_pyftpdlib() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        println!("SKIP: pyftpdlib is not installed (pip install pyftpdlib)");
+        common::skip("pyftpdlib is not installed (pip install pyftpdlib)");
     }
     ok
 }

@@ -1,8 +1,9 @@
 //! Real FTP servers for the shell's tests, each on 127.0.0.1 with a port
 //! the OS picked and a fresh temp root holding `pub/hello.txt` (6 bytes):
 //! the embedded ftpshd, pyftpdlib and vsftpd. Third-party servers are
-//! skipped, with a printed reason, only when they are not installed (CI
-//! installs them). Every process started here is stopped by its PID on
+//! skipped, with a printed reason, only when they are not installed; under
+//! CI (`CI` set, where `.ci/run` installs them) a missing one fails the
+//! test instead (see [`skip`]). Every process started here is stopped by its PID on
 //! drop.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -73,6 +74,21 @@ fn fixture(root: &Path) {
 }
 
 /// The embedded ftpshd.
+/// Reports that a test cannot run here because `reason` (a peer or tool is
+/// missing). Outside CI it prints `SKIP: reason` and the test returns;
+/// under CI (`CI` set, as `.ci/run` runs) it panics, since CI installs
+/// every peer and a skip there would hide a broken install step.
+///
+/// # Panics
+/// Under CI, always.
+pub fn skip(reason: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{reason}; CI installs it (bash .ci/run), so this test must not be skipped there"
+    );
+    println!("SKIP: {reason}");
+}
+
 pub fn embedded() -> Server {
     let server = EmbeddedServer::start(&EmbeddedSpec {
         user: "alice".into(),
@@ -183,7 +199,7 @@ fn python_server(name: &'static str, script: &str) -> Option<Server> {
         .status()
         .is_ok_and(|s| s.success());
     if !have {
-        println!("SKIP: pyftpdlib is not installed (pip install pyftpdlib)");
+        skip("pyftpdlib is not installed (pip install pyftpdlib)");
         return None;
     }
     let temp = tempfile::tempdir().unwrap();
@@ -239,11 +255,11 @@ pub fn vsftpd() -> Option<Server> {
 /// in a newline).
 pub fn vsftpd_with(extra: &str) -> Option<Server> {
     let Some(binary) = vsftpd_binary() else {
-        println!("SKIP: vsftpd is not installed (apt-get install vsftpd)");
+        skip("vsftpd is not installed (apt-get install vsftpd)");
         return None;
     };
     if !is_root() {
-        println!("SKIP: vsftpd needs root to chroot its anonymous user");
+        skip("vsftpd needs root to chroot its anonymous user");
         return None;
     }
     let temp = tempfile::tempdir().unwrap();
@@ -364,7 +380,7 @@ pub fn fake(args: &[&str]) -> Option<Fake> {
     {
         Ok(c) => c,
         Err(e) => {
-            println!("SKIP: python3 is needed for the fake servers: {e}");
+            skip(&format!("python3 is needed for the fake servers: {e}"));
             return None;
         }
     };
@@ -459,14 +475,14 @@ pub fn pure_ftpd() -> Option<Server> {
     let dir = peers_dir();
     let (binary, pure_pw) = (dir.join("usr/sbin/pure-ftpd"), dir.join("usr/bin/pure-pw"));
     if !binary.exists() || !pure_pw.exists() {
-        println!(
-            "SKIP: pure-ftpd is not unpacked under {} (bash .ci/run does it; set FTPSH_PEERS_DIR)",
+        skip(&format!(
+            "pure-ftpd is not unpacked under {} (bash .ci/run does it; set FTPSH_PEERS_DIR)",
             dir.display()
-        );
+        ));
         return None;
     }
     if !is_root() {
-        println!("SKIP: pure-ftpd needs root to switch to its virtual user");
+        skip("pure-ftpd needs root to switch to its virtual user");
         return None;
     }
     let temp = tempfile::tempdir().unwrap();
@@ -506,14 +522,14 @@ pub fn pure_ftpd() -> Option<Server> {
 pub fn proftpd() -> Option<Server> {
     let binary = peers_dir().join("usr/sbin/proftpd");
     if !binary.exists() {
-        println!(
-            "SKIP: proftpd is not unpacked under {} (bash .ci/run does it; set FTPSH_PEERS_DIR)",
+        skip(&format!(
+            "proftpd is not unpacked under {} (bash .ci/run does it; set FTPSH_PEERS_DIR)",
             peers_dir().display()
-        );
+        ));
         return None;
     }
     if !is_root() {
-        println!("SKIP: proftpd needs root to switch to its user");
+        skip("proftpd needs root to switch to its user");
         return None;
     }
     let temp = tempfile::tempdir().unwrap();
@@ -627,7 +643,7 @@ pub fn pyftpdlib_tls(cert: &TestCert) -> Option<Server> {
         .status()
         .is_ok_and(|s| s.success());
     if !have {
-        println!("SKIP: pyOpenSSL is not installed (pip install pyopenssl)");
+        skip("pyOpenSSL is not installed (pip install pyopenssl)");
         return None;
     }
     let script = PYFTPDLIB_TLS
