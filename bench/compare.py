@@ -45,11 +45,8 @@ REPO = os.path.dirname(HERE)
 USER, PASSWORD = "alice", "secret"
 FD_LIMIT = 20000
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, HERE)
+from ftpbench_common import descendants, free_port, pss_kib  # noqa: E402
 
 
 def wait_banner(port, deadline=30):
@@ -66,46 +63,6 @@ def wait_banner(port, deadline=30):
 
 def fd_limit():
     resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
-
-
-def children(pid):
-    kids = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            kids.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for c in kids.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
-
-
-def kib(pid, field):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def pss(pid):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class Server:
@@ -129,11 +86,11 @@ class Server:
     def memory_kib(self):
         """Memory of the server and its session processes (PSS: shared pages
         divided among the processes that share them)."""
-        return sum(pss(p) for p in [self.proc.pid, *children(self.proc.pid)])
+        return sum(pss_kib(p) for p in [self.proc.pid, *descendants(self.proc.pid)])
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            kids = children(self.proc.pid)
+            kids = descendants(self.proc.pid)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
