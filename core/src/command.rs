@@ -68,6 +68,10 @@ pub struct VerbSpec {
     /// rather than handing it to a worker thread and back (two thread
     /// wake-ups, about 20 µs of a ~50 µs round trip on a VM).
     pub inline: bool,
+    /// A storage capability the verb needs as a whole (APPE: appending;
+    /// MFMT: setting modification times). Without it in the session's
+    /// storage the registry answers `502` and `FEAT` omits the verb's line.
+    pub requires: Option<crate::storage::Capability>,
     /// Documented examples, executed by each command crate's tests.
     pub examples: Vec<Example>,
 }
@@ -114,6 +118,7 @@ impl VerbSpec {
             site: false,
             feat: None,
             inline: false,
+            requires: None,
             examples: Vec::new(),
         }
     }
@@ -185,6 +190,13 @@ impl VerbSpec {
     /// touching the crate that owns the `SITE` verb.
     pub fn site(mut self) -> Self {
         self.site = true;
+        self
+    }
+
+    /// Declares a storage capability the verb needs (see
+    /// [`VerbSpec::requires`]).
+    pub fn requires(mut self, c: crate::storage::Capability) -> Self {
+        self.requires = Some(c);
         self
     }
 
@@ -386,6 +398,12 @@ pub enum DataSource {
     /// the loop thread, so it must be cheap and must not wait on anything
     /// but a local disk.
     Reader(Box<dyn std::io::Read + Send>),
+    /// A reader that may wait on the network (an object-store GET,
+    /// [`crate::storage::ReadBody::Stream`]): the daemon reads it on a
+    /// thread of its own and the loop moves what it read into the data
+    /// connection in bounded chunks. An error from it ends the transfer
+    /// with `451`; its end (`Ok(0)`) is the end of the file.
+    Blocking(Box<dyn std::io::Read + Send>),
 }
 
 impl std::fmt::Debug for DataSource {
@@ -398,6 +416,7 @@ impl std::fmt::Debug for DataSource {
                 .finish(),
             Self::Bytes(b) => f.debug_tuple("Bytes").field(&b.len()).finish(),
             Self::Reader(_) => f.write_str("Reader(..)"),
+            Self::Blocking(_) => f.write_str("Blocking(..)"),
         }
     }
 }
@@ -427,6 +446,15 @@ pub trait UploadSink: Write + Send {
 
     /// Bytes written so far.
     fn written(&self) -> u64;
+
+    /// True when [`Write::write`] may wait on the network (an object-store
+    /// multipart upload): the daemon then writes to the sink from a thread
+    /// of its own, fed by the loop through a bounded pipe, and never on the
+    /// event loop. `false` (the default) for sinks that only wait on a
+    /// local disk, which the loop writes directly.
+    fn blocking(&self) -> bool {
+        false
+    }
 }
 
 /// Convenience: a reply for an I/O error during a transfer.

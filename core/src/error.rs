@@ -39,6 +39,8 @@ pub fn exhausted_resource(err: &io::Error) -> Option<&'static str> {
 /// | `StorageFull` / `QuotaExceeded` | 452 | `<path>: insufficient storage space` |
 /// | `FileTooLarge` | 552 | `<path>: exceeded storage allocation` |
 /// | `InvalidFilename` | 553 | `<path>: file name not allowed` |
+/// | `InvalidInput` | 550 | `<path>: <error>` (e.g. not a regular file) |
+/// | `Unsupported` | 502 | `<path>: <error>` (a storage capability it lacks) |
 /// | anything else | 451 | `<path>: local error: <error>` |
 pub fn io_reply(err: &io::Error, path: &VirtualPath) -> Reply {
     use io::ErrorKind as K;
@@ -64,6 +66,8 @@ pub fn io_reply(err: &io::Error, path: &VirtualPath) -> Reply {
             "exceeded storage allocation".to_owned(),
         ),
         K::InvalidFilename => (ReplyCode::BAD_FILE_NAME, "file name not allowed".to_owned()),
+        K::InvalidInput => (ReplyCode::FILE_UNAVAILABLE, strip_os_suffix(err)),
+        K::Unsupported => (ReplyCode::NOT_IMPLEMENTED, strip_os_suffix(err)),
         _ => (
             ReplyCode::LOCAL_ERROR,
             format!("local error: {}", strip_os_suffix(err)),

@@ -1,5 +1,6 @@
 //! Core of ftpsh: FTP protocol types, the [`Command`] trait and
-//! [`Registry`], sessions, users and the filesystem [`Jail`].
+//! [`Registry`], sessions, users, the [`Storage`] trait and the local
+//! back-end's filesystem [`Jail`].
 //!
 //! Everything here is pure or works through a capability handle: no sockets,
 //! no event loop. The daemon (`ftpsh-daemon`) drives these types over
@@ -22,6 +23,7 @@ pub mod registry;
 pub mod reply;
 pub mod request;
 pub mod session;
+pub mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod time;
@@ -37,5 +39,9 @@ pub use registry::{Entry, Registry, RegistryError};
 pub use reply::{Reply, ReplyCode};
 pub use request::{LineReader, ParseError, Request};
 pub use session::{Login, ServerConfig, Session, TransferType};
+pub use storage::{
+    Backend, Capabilities, Capability, DirEntry, FileKind, Metadata, ReadBody, ReadFile, Storage,
+    WriteMode,
+};
 pub use time::UtcTime;
 pub use tls::{Protection, TlsPolicy, TlsState};

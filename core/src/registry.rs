@@ -229,7 +229,8 @@ impl Registry {
     /// implemented"), `500` for any other unknown verb ("syntax error,
     /// command unrecognized"), `501` for an argument the verb does not take
     /// or a missing one it needs, `530` not logged in, `550` permission
-    /// denied.
+    /// denied, `502` for a verb whose storage capability
+    /// ([`VerbSpec::requires`]) the session's storage lacks.
     pub fn authorize(
         &self,
         request: &Request,
@@ -292,6 +293,17 @@ impl Registry {
                 ),
             ));
         }
+        if let Some(c) = entry.spec.requires
+            && !session.capabilities().has(c)
+        {
+            return Err(Reply::new(
+                ReplyCode::NOT_IMPLEMENTED,
+                format!(
+                    "{}: {c} is not supported by this server's storage",
+                    display_verb(&entry.spec)
+                ),
+            ));
+        }
         let canonical = Request {
             verb: entry.spec.verb.clone(),
             arg: request.arg.clone(),
@@ -317,11 +329,18 @@ impl Registry {
     }
 
     /// The `FEAT` reply (RFC 2389 §3.2): `211-Features:`, one indented line
-    /// per feature, `211 End`.
+    /// per feature, `211 End`, for a storage that can do everything.
     pub fn feat_reply(&self) -> Reply {
+        self.feat_reply_for(crate::storage::Capabilities::POSIX)
+    }
+
+    /// The `FEAT` reply for a storage with capabilities `caps`: a verb
+    /// whose [`VerbSpec::requires`] is missing is left out.
+    pub fn feat_reply_for(&self, caps: crate::storage::Capabilities) -> Reply {
         let mut feats: Vec<&str> = self
             .specs
             .iter()
+            .filter(|s| s.requires.is_none_or(|c| caps.has(c)))
             .filter_map(|s| s.feat.as_deref())
             .collect();
         feats.sort_unstable();

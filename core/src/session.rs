@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{Permission, SessionSlot, User, Users};
-use crate::jail::{Jail, JailCache, VirtualPath};
+use crate::jail::VirtualPath;
 use crate::passive_address::PassiveAddress;
 use crate::registry::Registry;
 use crate::reply::{Reply, ReplyCode};
 use crate::request::Request;
+use crate::storage::{Backend, Capabilities, Storage};
 use crate::tls::{TlsPolicy, TlsState};
 
 /// Server-wide settings that commands need.
@@ -35,8 +36,9 @@ pub struct ServerConfig {
     /// Wrong passwords on one control connection after which it is closed
     /// (each still gets its `530`); 0 never closes.
     pub max_login_failures: u32,
-    /// The open user roots, shared by the sessions logged into them.
-    pub jails: Arc<JailCache>,
+    /// Where accounts' files live (`ftpshd --storage`; the local disk by
+    /// default). Shared by every session and kept across reloads.
+    pub storage: Arc<dyn Backend>,
     /// FTPS (RFC 4217) availability and requirements.
     pub tls: TlsPolicy,
     /// Whether PORT and EPRT (active mode) are served; `false` (ftpshd
@@ -53,7 +55,7 @@ impl Default for ServerConfig {
             passive_address: None,
             login_failure_delay: Duration::from_secs(1),
             max_login_failures: 3,
-            jails: Arc::default(),
+            storage: Arc::new(crate::storage::local::LocalBackend::new()),
             tls: TlsPolicy::default(),
             active_mode: true,
         }
@@ -86,8 +88,8 @@ pub enum Login {
     LoggedIn {
         /// The account.
         user: Arc<User>,
-        /// The user's root as a capability.
-        jail: Jail,
+        /// The user's root, opened by the server's [`Backend`].
+        storage: Arc<dyn Storage>,
     },
 }
 
@@ -168,11 +170,20 @@ impl Session {
         }
     }
 
-    /// The jail, if logged in.
-    pub fn jail(&self) -> Option<&Jail> {
+    /// The user's storage, if logged in.
+    pub fn storage(&self) -> Option<&Arc<dyn Storage>> {
         match &self.login {
-            Login::LoggedIn { jail, .. } => Some(jail),
+            Login::LoggedIn { storage, .. } => Some(storage),
             _ => None,
+        }
+    }
+
+    /// What the session's storage can do: the logged-in user's, or the
+    /// server's back-end's before login (for `FEAT`).
+    pub fn capabilities(&self) -> Capabilities {
+        match self.storage() {
+            Some(s) => s.capabilities(),
+            None => self.config.storage.capabilities(),
         }
     }
 
@@ -196,14 +207,14 @@ impl Session {
         std::mem::take(&mut self.restart_offset)
     }
 
-    /// The jail of the logged-in user (a cheap handle clone), for commands
-    /// that must not run without one.
+    /// The storage of the logged-in user (a cheap handle clone), for
+    /// commands that must not run without one.
     ///
     /// # Errors
     /// `530` when nobody is logged in (the registry normally checks this
     /// first; this keeps a command safe when run directly).
-    pub fn require_jail(&self) -> Result<Jail, Reply> {
-        self.jail().cloned().ok_or_else(|| {
+    pub fn require_storage(&self) -> Result<Arc<dyn Storage>, Reply> {
+        self.storage().cloned().ok_or_else(|| {
             Reply::new(
                 ReplyCode::NOT_LOGGED_IN,
                 "please log in with USER and PASS first",

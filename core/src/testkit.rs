@@ -25,10 +25,10 @@ use std::time::Duration;
 
 use crate::auth::{User, Users};
 use crate::command::{Command, Outcome};
-use crate::jail::Jail;
 use crate::registry::Registry;
 use crate::request::Request;
 use crate::session::{Login, ServerConfig, Session};
+use crate::storage::local::LocalStorage;
 
 /// A session over a fresh fixture directory.
 pub struct TestSession {
@@ -92,9 +92,9 @@ impl TestSession {
             .users
             .authenticate(name, password)
             .expect("test user");
-        let jail = Jail::open(&user.root).expect("jail");
+        let storage = std::sync::Arc::new(LocalStorage::open(&user.root).expect("root"));
         self.session.reset_login();
-        self.session.login = Login::LoggedIn { user, jail };
+        self.session.login = Login::LoggedIn { user, storage };
     }
 
     /// A registry holding just `command`.

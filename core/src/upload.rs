@@ -42,24 +42,19 @@ impl AtomicUpload {
     /// Creates the temp file in `path`'s directory.
     ///
     /// # Errors
-    /// The reply to send: `550` if the directory is missing or the target is
-    /// a directory, `553` for the root, `452` when the disk is full.
-    pub fn create(jail: &Jail, path: &VirtualPath) -> Result<Self, Reply> {
+    /// `NotFound`/`NotADirectory` when the directory is missing,
+    /// `IsADirectory` when the target is a directory, `InvalidFilename` for
+    /// the root, `StorageFull` when the disk is full (see
+    /// [`io_reply`](crate::io_reply) for their reply codes).
+    pub fn create(jail: &Jail, path: &VirtualPath) -> io::Result<Self> {
         let name = path
             .file_name()
-            .ok_or_else(|| {
-                Reply::new(ReplyCode::BAD_FILE_NAME, format!("{path}: not a file name"))
-            })?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidFilename, "not a file name"))?
             .to_owned();
-        let dir = jail
-            .open_dir(&path.parent())
-            .map_err(|e| io_reply(&e, &path.parent()))?;
+        let dir = jail.open_dir(&path.parent())?;
         match dir.symlink_metadata(&name) {
             Ok(m) if m.is_dir() => {
-                return Err(Reply::new(
-                    ReplyCode::FILE_UNAVAILABLE,
-                    format!("{path}: is a directory"),
-                ));
+                return Err(io::Error::from(io::ErrorKind::IsADirectory));
             }
             // The version this upload replaces stays intact until the
             // commit; its cached pages go now, so that the upload's own
@@ -69,8 +64,7 @@ impl AtomicUpload {
             }
             _ => {}
         }
-        let cell = TempInDir::try_new(dir, |dir| TempFile::new(dir).map(Some))
-            .map_err(|e| io_reply(&e, path))?;
+        let cell = TempInDir::try_new(dir, |dir| TempFile::new(dir).map(Some))?;
         Ok(Self {
             cell,
             name,
@@ -145,38 +139,32 @@ impl InPlaceUpload {
     /// end when `offset` is `None`. A REST offset past the end is refused.
     ///
     /// # Errors
-    /// The reply to send (`550`, `554`-style `501` for a bad offset, `452`).
-    pub fn open(jail: &Jail, path: &VirtualPath, offset: Option<u64>) -> Result<Self, Reply> {
+    /// `NotFound` (missing directory), `IsADirectory`, `InvalidInput` for a
+    /// restart offset past the end, `StorageFull`.
+    pub fn open(jail: &Jail, path: &VirtualPath, offset: Option<u64>) -> io::Result<Self> {
         let mut opts = OpenOptions::new();
         opts.write(true).create(true);
-        let mut file = jail
-            .dir()
-            .open_with(path.relative(), &opts)
-            .map_err(|e| io_reply(&e, path))?;
-        let meta = file.metadata().map_err(|e| io_reply(&e, path))?;
+        let mut file = jail.dir().open_with(path.relative(), &opts)?;
+        let meta = file.metadata()?;
         if meta.is_dir() {
-            return Err(Reply::new(
-                ReplyCode::FILE_UNAVAILABLE,
-                format!("{path}: is a directory"),
-            ));
+            return Err(io::Error::from(io::ErrorKind::IsADirectory));
         }
         let len = meta.len();
         let start = match offset {
             Some(o) if o > len => {
-                return Err(Reply::new(
-                    ReplyCode::PARAMETER_SYNTAX_ERROR,
-                    format!("{path}: restart offset {o} is past the end of the file ({len} bytes)"),
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("restart offset {o} is past the end of the file ({len} bytes)"),
                 ));
             }
             Some(o) => {
                 // REST+STOR replaces everything after the marker.
-                file.set_len(o).map_err(|e| io_reply(&e, path))?;
+                file.set_len(o)?;
                 o
             }
             None => len,
         };
-        file.seek(SeekFrom::Start(start))
-            .map_err(|e| io_reply(&e, path))?;
+        file.seek(SeekFrom::Start(start))?;
         Ok(Self {
             file,
             path: path.clone(),
@@ -269,13 +257,13 @@ mod tests {
         std::fs::create_dir(d.path().join("sub")).unwrap();
         let p = VirtualPath::root().resolve("nope/a.txt").unwrap();
         assert_eq!(
-            AtomicUpload::create(&jail, &p).err().unwrap().code,
-            ReplyCode::FILE_UNAVAILABLE
+            AtomicUpload::create(&jail, &p).err().unwrap().kind(),
+            io::ErrorKind::NotFound
         );
         let p = VirtualPath::root().resolve("sub").unwrap();
         assert_eq!(
-            AtomicUpload::create(&jail, &p).err().unwrap().code,
-            ReplyCode::FILE_UNAVAILABLE
+            AtomicUpload::create(&jail, &p).err().unwrap().kind(),
+            io::ErrorKind::IsADirectory
         );
     }
 
