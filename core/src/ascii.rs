@@ -172,6 +172,14 @@ impl UploadSink for FromNetwork {
     fn written(&self) -> u64 {
         self.inner.written()
     }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.inner.sync()
+    }
+
+    fn blocking(&self) -> bool {
+        self.inner.blocking()
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use ftpsh_core::{Command, Registry, ServerConfig};
 
+mod bridge;
 pub mod config;
 mod control;
 mod event_loop;

@@ -14,8 +14,11 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use std::os::fd::{AsRawFd, RawFd};
+
 use ftpsh_core::{DataSource, UploadSink};
 
+use crate::bridge::{BridgedSink, PipeSource};
 use crate::stream::Stream;
 
 /// Most bytes moved per connection per readiness event.
@@ -31,13 +34,86 @@ pub(crate) enum Source {
     /// Bytes produced in advance (a listing); `pos` is the next byte to send.
     Bytes { bytes: Vec<u8>, pos: usize },
     /// A reader drained through `buf`; `buf[pos..len]` is read but not yet
-    /// sent.
+    /// sent. A reader that returns `WouldBlock` (a [`PipeSource`]) has its
+    /// descriptor in `poll`, to be polled for readability.
     Reader {
         reader: Box<dyn Read + Send>,
         buf: Box<[u8]>,
         pos: usize,
         len: usize,
+        poll: Option<RawFd>,
     },
+}
+
+impl Source {
+    /// The source for `source`, starting the reader thread of a
+    /// [`DataSource::Blocking`] (see [`crate::bridge`]).
+    ///
+    /// # Errors
+    /// The pipe or the thread could not be created.
+    pub(crate) fn open(source: DataSource) -> io::Result<Self> {
+        match source {
+            DataSource::Blocking(reader) => {
+                let pipe = PipeSource::spawn(reader)?;
+                let poll = Some(pipe.fd());
+                Ok(Self::Reader {
+                    reader: Box::new(pipe),
+                    buf: vec![0; READER_BUFFER].into_boxed_slice(),
+                    pos: 0,
+                    len: 0,
+                    poll,
+                })
+            }
+            other => Ok(other.into()),
+        }
+    }
+
+    /// A descriptor besides the data connection to poll for readability.
+    pub(crate) fn poll_fd(&self) -> Option<RawFd> {
+        match self {
+            Self::Reader { poll, .. } => *poll,
+            _ => None,
+        }
+    }
+}
+
+/// Where a receive transfer writes.
+pub(crate) enum Sink {
+    /// A sink the loop writes directly (a local file).
+    Direct(Box<dyn UploadSink>),
+    /// A sink written from a thread of its own (see [`crate::bridge`]).
+    Bridged(Box<BridgedSink>),
+}
+
+impl Sink {
+    /// The sink for `sink`, bridged when its writes may wait on the
+    /// network.
+    ///
+    /// # Errors
+    /// The pipe or the thread could not be created.
+    pub(crate) fn open(sink: Box<dyn UploadSink>) -> io::Result<Self> {
+        if sink.blocking() {
+            Ok(Self::Bridged(Box::new(BridgedSink::spawn(sink)?)))
+        } else {
+            Ok(Self::Direct(sink))
+        }
+    }
+
+    /// A descriptor besides the data connection to poll for writability.
+    pub(crate) fn poll_fd(&self) -> Option<RawFd> {
+        match self {
+            Self::Bridged(b) => b.fd().map(|fd| fd.as_raw_fd()),
+            Self::Direct(_) => None,
+        }
+    }
+
+    /// The sink to sync and commit, on a worker.
+    pub(crate) fn into_upload(self) -> Box<dyn UploadSink> {
+        match self {
+            Self::Direct(sink) => sink,
+            Self::Bridged(b) => b,
+        }
+    }
 }
 
 /// Size of a [`Source::Reader`]'s buffer.
@@ -65,6 +141,13 @@ impl From<DataSource> for Source {
                 buf: vec![0; READER_BUFFER].into_boxed_slice(),
                 pos: 0,
                 len: 0,
+                poll: None,
+            },
+            // Callers use `Source::open`, which bridges it; reading it on
+            // the loop would block the loop.
+            DataSource::Blocking(_) => Self::Bytes {
+                bytes: Vec::new(),
+                pos: 0,
             },
         }
     }
@@ -117,6 +200,7 @@ pub(crate) fn pump_send(socket: &mut Stream, source: &mut Source, moved: &mut u6
                 buf,
                 pos,
                 len,
+                ..
             } => {
                 if *pos == *len {
                     // The reader may come from a plugin: a panic in it must
@@ -130,6 +214,9 @@ pub(crate) fn pump_send(socket: &mut Stream, source: &mut Source, moved: &mut u6
                             *len = n;
                         }
                         Err(e) if interrupted(&e) => continue,
+                        // A bridged source with nothing new yet: its pipe
+                        // is polled too.
+                        Err(e) if would_block(&e) => return Pump::Blocked,
                         Err(e) => return Pump::SourceError(e),
                     }
                 }
@@ -186,6 +273,52 @@ fn is_source_error(e: &io::Error, source: &Source) -> bool {
 /// Receives from `socket` into `sink` through `buf`, adding the bytes
 /// written to `moved`.
 pub(crate) fn pump_receive(
+    socket: &mut Stream,
+    sink: &mut Sink,
+    buf: &mut [u8],
+    moved: &mut u64,
+) -> Pump {
+    match sink {
+        Sink::Direct(sink) => pump_receive_direct(socket, sink.as_mut(), buf, moved),
+        Sink::Bridged(sink) => pump_receive_bridged(socket, sink, buf, moved),
+    }
+}
+
+/// Receives into a sink on the other side of a pipe: nothing more is read
+/// from the data connection while the pipe is full (TCP then slows the
+/// client down), and the data connection's end counts only once every
+/// received byte is in the pipe.
+fn pump_receive_bridged(
+    socket: &mut Stream,
+    sink: &mut BridgedSink,
+    buf: &mut [u8],
+    moved: &mut u64,
+) -> Pump {
+    let mut budget = CHUNK_BUDGET;
+    while budget > 0 {
+        match sink.flush_pending() {
+            Ok(()) => {}
+            Err(e) if would_block(&e) => return Pump::Blocked,
+            Err(e) => return Pump::SinkError(e),
+        }
+        match socket.read(buf) {
+            Ok(0) => return Pump::Finished,
+            Ok(n) => {
+                if let Err(e) = sink.push(&buf[..n]) {
+                    return Pump::SinkError(e);
+                }
+                *moved += n as u64;
+                budget = budget.saturating_sub(n);
+            }
+            Err(e) if would_block(&e) => return Pump::Blocked,
+            Err(e) if interrupted(&e) => {}
+            Err(e) => return Pump::PeerError(e),
+        }
+    }
+    Pump::Budget
+}
+
+fn pump_receive_direct(
     socket: &mut Stream,
     sink: &mut dyn UploadSink,
     buf: &mut [u8],

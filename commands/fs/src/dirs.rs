@@ -57,9 +57,9 @@ impl Command for Directories {
 }
 
 fn mkd(request: &Request, session: &Session) -> Result<Reply, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let path = session.path_arg(request, "a directory name")?;
-    match jail.dir().create_dir(path.relative()) {
+    match storage.create_dir(&path) {
         Ok(()) => Ok(Reply::new(
             ReplyCode::PATH_CREATED,
             format!("{} created", quote_path(path.as_str())),
@@ -74,7 +74,7 @@ fn mkd(request: &Request, session: &Session) -> Result<Reply, Reply> {
 }
 
 fn rmd(request: &Request, session: &Session) -> Result<Reply, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let path = session.path_arg(request, "a directory name")?;
     if path.is_root() {
         return Err(Reply::new(
@@ -82,9 +82,7 @@ fn rmd(request: &Request, session: &Session) -> Result<Reply, Reply> {
             format!("{path}: cannot remove the root directory"),
         ));
     }
-    jail.dir()
-        .remove_dir(path.relative())
-        .map_err(|e| io_reply(&e, &path))?;
+    storage.remove_dir(&path).map_err(|e| io_reply(&e, &path))?;
     Ok(Reply::new(
         ReplyCode::FILE_ACTION_OK,
         format!("{path}: directory removed"),

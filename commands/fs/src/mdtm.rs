@@ -1,7 +1,7 @@
 //! MDTM, RFC 3659 §3 (file modification time).
 
 use ftpsh_core::{
-    Command, Outcome, Permission, Reply, ReplyCode, Request, Session, UtcTime, VerbSpec, io_reply,
+    Command, Outcome, Permission, Reply, ReplyCode, Request, Session, UtcTime, VerbSpec,
 };
 
 /// MDTM: when a file was last modified.
@@ -46,11 +46,10 @@ impl Command for ModTime {
 }
 
 fn mdtm(request: &Request, session: &Session) -> Result<Reply, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let path = session.path_arg(request, "a file name")?;
-    let meta = jail.regular_file_metadata(&path)?;
-    let modified = meta.modified().map_err(|e| io_reply(&e, &path))?;
-    let time = UtcTime::from_system_time(modified.into_std());
+    let meta = ftpsh_core::storage::regular_file_metadata(storage.as_ref(), &path)?;
+    let time = UtcTime::from_unix(meta.mtime);
     Ok(Reply::new(ReplyCode::FILE_STATUS, time.time_val()))
 }
 

@@ -1,6 +1,5 @@
 //! MFMT, draft-somers-ftp-mfxx §3 (modify the modification time).
 
-use std::fs::FileTimes;
 use std::time::{Duration, SystemTime};
 
 use ftpsh_core::{
@@ -18,9 +17,12 @@ use ftpsh_core::{
 /// `mirror`, FileZilla) use it so that MDTM/MLST of the copy match the
 /// original. It needs pyftpdlib's `T` permission.
 ///
-/// The file is opened (after a check that it is a regular file, since
-/// opening a FIFO would block) and its time set with `futimens(2)` on the
-/// open handle, so the path is resolved once, inside the jail.
+/// The time is set through the session's storage ([`Storage::set_mtime`]:
+/// on a disk, with `futimens(2)` on an open handle, so the path is resolved
+/// once, inside the root). A storage that cannot set times (object stores)
+/// answers `502` and `FEAT` does not list MFMT.
+///
+/// [`Storage::set_mtime`]: ftpsh_core::Storage::set_mtime
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SetModTime;
 
@@ -38,6 +40,7 @@ impl Command for SetModTime {
             )
             .needs_arg()
             .permission(Permission::SetTime)
+            .requires(ftpsh_core::Capability::SetMtime)
             .feat("MFMT")
             .example(
                 "MFMT 20240102030405 hello.txt",
@@ -95,7 +98,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 fn mfmt(request: &Request, session: &Session) -> Result<Reply, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let arg = request.arg_or_empty().trim_start();
     let (time_text, path_text) = arg.split_once(' ').unwrap_or((arg, ""));
     let syntax = |why: &str| {
@@ -113,22 +116,16 @@ fn mfmt(request: &Request, session: &Session) -> Result<Reply, Reply> {
         .cwd
         .resolve(path_text)
         .map_err(|e| ftpsh_core::path_reply(&e))?;
-    jail.regular_file_metadata(&path)?;
-    let file = jail
-        .dir()
-        .open(path.relative())
-        .map_err(|e| io_reply(&e, &path))?
-        .into_std();
-    if !file.metadata().map_err(|e| io_reply(&e, &path))?.is_file() {
-        return Err(not_regular_file(&path));
-    }
+    ftpsh_core::storage::regular_file_metadata(storage.as_ref(), &path)?;
     let when = if secs >= 0 {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
     } else {
         SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
     };
-    file.set_times(FileTimes::new().set_modified(when))
-        .map_err(|e| io_reply(&e, &path))?;
+    storage.set_mtime(&path, when).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => not_regular_file(&path),
+        _ => io_reply(&e, &path),
+    })?;
     Ok(Reply::new(
         ReplyCode::FILE_STATUS,
         format!("Modify={}; {path}", UtcTime::from_unix(secs).time_val()),

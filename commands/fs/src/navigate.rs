@@ -72,12 +72,13 @@ impl Command for Navigate {
 }
 
 fn change_to(path: VirtualPath, session: &mut Session) -> Outcome {
-    let jail = match session.require_jail() {
-        Ok(j) => j,
+    let storage = match session.require_storage() {
+        Ok(s) => s,
         Err(reply) => return reply.into(),
     };
     let fail = |what: &str| Reply::new(ReplyCode::FILE_UNAVAILABLE, format!("{path}: {what}"));
-    let reply = match jail.open_dir(&path) {
+    let reply = match storage.metadata(&path) {
+        Ok(m) if !m.is_dir() => fail("not a directory"),
         Ok(_) => {
             let text = format!("directory changed to {path}");
             session.cwd = path;

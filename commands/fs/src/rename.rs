@@ -69,7 +69,7 @@ impl Command for Rename {
 fn rnfr(request: &Request, session: &mut Session) -> Result<Reply, Reply> {
     // A new RNFR replaces the old one even when it fails.
     session.rename_from = None;
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let path = session.path_arg(request, "a pathname")?;
     if path.is_root() {
         return Err(Reply::new(
@@ -77,8 +77,8 @@ fn rnfr(request: &Request, session: &mut Session) -> Result<Reply, Reply> {
             format!("{path}: cannot rename the root directory"),
         ));
     }
-    jail.dir()
-        .symlink_metadata(path.relative())
+    storage
+        .symlink_metadata(&path)
         .map_err(|e| io_reply(&e, &path))?;
     let text = format!("{path}: ready for RNTO");
     session.rename_from = Some(path);
@@ -90,7 +90,7 @@ fn rnto(request: &Request, session: &mut Session) -> Result<Reply, Reply> {
         .rename_from
         .take()
         .ok_or_else(|| Reply::new(ReplyCode::BAD_SEQUENCE, "send RNFR first"))?;
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let to = session.path_arg(request, "a pathname")?;
     let bad = |what: &str| Reply::new(ReplyCode::BAD_FILE_NAME, format!("{to}: {what}"));
     if to.is_root() {
@@ -105,22 +105,16 @@ fn rnto(request: &Request, session: &mut Session) -> Result<Reply, Reply> {
     if to.as_str().starts_with(&format!("{from}/")) {
         return Err(bad("cannot move a directory into itself"));
     }
-    if jail
-        .dir()
-        .symlink_metadata(to.relative())
-        .is_ok_and(|m| m.is_dir())
-    {
+    if storage.symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
         return Err(bad("is an existing directory"));
     }
-    jail.dir()
-        .rename(from.relative(), jail.dir(), to.relative())
-        .map_err(|e| match e.kind() {
-            // The source went away between RNFR and RNTO.
-            io::ErrorKind::NotFound if jail.dir().symlink_metadata(from.relative()).is_err() => {
-                io_reply(&e, &from)
-            }
-            _ => io_reply(&e, &to),
-        })?;
+    storage.rename(&from, &to).map_err(|e| match e.kind() {
+        // The source went away between RNFR and RNTO.
+        io::ErrorKind::NotFound if storage.symlink_metadata(&from).is_err() => io_reply(&e, &from),
+        // A directory the storage cannot rename is the source's problem.
+        io::ErrorKind::DirectoryNotEmpty | io::ErrorKind::Unsupported => io_reply(&e, &from),
+        _ => io_reply(&e, &to),
+    })?;
     Ok(Reply::new(
         ReplyCode::FILE_ACTION_OK,
         format!("{from} renamed to {to}"),

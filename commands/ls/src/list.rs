@@ -94,16 +94,17 @@ impl Command for List {
 /// The entries LIST, NLST and STAT show for the request's argument: a
 /// directory's entries, or one entry named as the client typed it.
 pub(crate) fn listing(request: &Request, session: &Session) -> Result<Vec<EntryInfo>, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
+    let storage = storage.as_ref();
     let arg = strip_options(request.arg_or_empty());
     let path: VirtualPath = if arg.is_empty() {
         session.cwd.clone()
     } else {
         session.cwd.resolve(arg).map_err(|e| path_reply(&e))?
     };
-    let meta = stat(&jail, &path).map_err(|e| io_reply(&e, &path))?;
+    let meta = stat(storage, &path).map_err(|e| io_reply(&e, &path))?;
     if meta.is_dir() {
-        list_dir(&jail, &path).map_err(|e| io_reply(&e, &path))
+        list_dir(storage, &path).map_err(|e| io_reply(&e, &path))
     } else {
         Ok(vec![entry_info(arg.to_owned(), &meta)])
     }

@@ -80,9 +80,10 @@ fn user_permissions(session: &Session) -> Permissions {
 }
 
 fn mlsd(request: &Request, session: &Session) -> Result<Outcome, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
+    let storage = storage.as_ref();
     let path = target(request, session)?;
-    let meta = stat(&jail, &path).map_err(|e| io_reply(&e, &path))?;
+    let meta = stat(storage, &path).map_err(|e| io_reply(&e, &path))?;
     if !meta.is_dir() {
         return Err(Reply::new(
             ReplyCode::PARAMETER_SYNTAX_ERROR,
@@ -91,7 +92,7 @@ fn mlsd(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     }
     let perms = user_permissions(session);
     let mut out = Vec::new();
-    for e in list_dir(&jail, &path).map_err(|e| io_reply(&e, &path))? {
+    for e in list_dir(storage, &path).map_err(|e| io_reply(&e, &path))? {
         out.extend_from_slice(mlsx_facts(&e, perms, session.mlst_facts).as_bytes());
         out.push(b' ');
         out.extend_from_slice(display_name(&e.name).as_bytes());
@@ -107,9 +108,10 @@ fn mlsd(request: &Request, session: &Session) -> Result<Outcome, Reply> {
 }
 
 fn mlst(request: &Request, session: &Session) -> Result<Outcome, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
+    let storage = storage.as_ref();
     let path = target(request, session)?;
-    let meta = stat(&jail, &path).map_err(|e| io_reply(&e, &path))?;
+    let meta = stat(storage, &path).map_err(|e| io_reply(&e, &path))?;
     let entry = entry_info(path.to_string(), &meta);
     let facts = mlsx_facts(&entry, user_permissions(session), session.mlst_facts);
     Ok(Reply::multiline(

@@ -55,7 +55,7 @@ impl Command for Delete {
 }
 
 fn dele(request: &Request, session: &Session) -> Result<Outcome, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let path = session.path_arg(request, "a file name")?;
     let unavailable =
         |what: &str| Reply::new(ReplyCode::FILE_UNAVAILABLE, format!("{path}: {what}"));
@@ -63,7 +63,7 @@ fn dele(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     if path.is_root() {
         return Err(unavailable("is a directory (use RMD)"));
     }
-    match jail.dir().symlink_metadata(path.relative()) {
+    match storage.symlink_metadata(&path) {
         Ok(m) if m.is_dir() => return Err(unavailable("is a directory (use RMD)")),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -71,8 +71,8 @@ fn dele(request: &Request, session: &Session) -> Result<Outcome, Reply> {
         }
         Err(e) => return Err(io_reply(&e, &path)),
     }
-    jail.dir()
-        .remove_file(path.relative())
+    storage
+        .remove_file(&path)
         .map_err(|e| io_reply(&e, &path))?;
     Ok(Reply::new(ReplyCode::FILE_ACTION_OK, format!("{path}: file deleted")).into())
 }

@@ -68,7 +68,7 @@ impl Command for Features {
 /// command serves MLST) starring this session's selected facts (RFC 3659
 /// §7.8), and without `EPRT` when active mode is disabled.
 fn feat(session: &Session) -> Reply {
-    let mut reply = session.registry.feat_reply();
+    let mut reply = session.registry.feat_reply_for(session.capabilities());
     for line in &mut reply.lines {
         if line.starts_with("MLST ") {
             *line = session.mlst_facts.feat_line();

@@ -184,10 +184,10 @@ fn pass(request: &Request, session: &mut Session) -> Outcome {
             .into();
         }
     };
-    // One descriptor per root, shared by its sessions: a session costs
-    // only its socket.
-    match session.config.jails.open(&user.root) {
-        Ok(jail) => {
+    // The local back-end shares one descriptor per root between its
+    // sessions: a session costs only its socket.
+    match session.config.storage.open_root(&user) {
+        Ok(storage) => {
             tracing::info!(target: "ftpshd::login", "login ok client={client} user={name:?}");
             let text = if user.is_anonymous() {
                 format!("{name}: logged in, read-only access")
@@ -195,7 +195,7 @@ fn pass(request: &Request, session: &mut Session) -> Outcome {
                 format!("{name}: logged in")
             };
             session.reset_login();
-            session.login = Login::LoggedIn { user, jail };
+            session.login = Login::LoggedIn { user, storage };
             session.login_slot = Some(Arc::new(slot));
             Reply::new(ReplyCode::LOGGED_IN, text).into()
         }
@@ -341,7 +341,7 @@ mod tests {
         let o = t.run("PASS secret");
         assert_eq!(o.code(), Some(230), "{o:?}");
         assert_eq!(t.session.user().unwrap().name, "alice");
-        assert!(t.session.jail().is_some());
+        assert!(t.session.storage().is_some());
         assert_eq!(text(&t.run("CONNME")), "already connected as alice");
         assert_eq!(t.run("PASS secret").code(), Some(503));
     }

@@ -44,7 +44,6 @@
 
 use std::sync::Arc;
 
-use cap_std::fs::PermissionsExt;
 use ftpsh_core::{
     Command, Outcome, Permission, Reply, ReplyCode, Request, Session, VerbSpec, io_reply,
 };
@@ -86,6 +85,7 @@ impl Command for Site {
             .site()
             .needs_arg()
             .permission(Permission::ChangeMode)
+            .requires(ftpsh_core::Capability::SetMode)
             .example("SITE CHMOD 640 hello.txt", 200, "rw-r-----")
             .example("SITE chmod 755 docs", 200, "a directory")
             .example("SITE CHMOD 4755 hello.txt", 501, "no setuid")
@@ -119,7 +119,7 @@ impl Command for Site {
 /// `SITE CHMOD mode pathname`: the path goes through the jail like any
 /// other, so nothing outside the root can be changed.
 fn chmod(request: &Request, session: &Session) -> Result<Reply, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let arg = request.arg_or_empty().trim_start();
     let (mode_text, path_text) = arg.split_once(' ').unwrap_or((arg, ""));
     let syntax = |why: &str| {
@@ -152,8 +152,8 @@ fn chmod(request: &Request, session: &Session) -> Result<Reply, Reply> {
             "/: the root's mode cannot be changed",
         ));
     }
-    jail.dir()
-        .set_permissions(path.relative(), cap_std::fs::Permissions::from_mode(mode))
+    storage
+        .set_mode(&path, mode)
         .map_err(|e| io_reply(&e, &path))?;
     Ok(Reply::new(
         ReplyCode::OK,

@@ -58,16 +58,16 @@ impl Command for Size {
 }
 
 fn size(request: &Request, session: &Session) -> Result<Outcome, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let path = session.path_arg(request, "a file name")?;
-    let meta = jail.regular_file_metadata(&path)?;
+    let meta = ftpsh_core::storage::regular_file_metadata(storage.as_ref(), &path)?;
     if session.transfer_type == TransferType::Ascii {
         return Err(Reply::new(
             ReplyCode::FILE_UNAVAILABLE,
             format!("{path}: SIZE not allowed in ASCII mode, send TYPE I first"),
         ));
     }
-    Ok(Reply::new(ReplyCode::FILE_STATUS, meta.len().to_string()).into())
+    Ok(Reply::new(ReplyCode::FILE_STATUS, meta.len.to_string()).into())
 }
 
 #[cfg(test)]

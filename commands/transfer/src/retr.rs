@@ -1,9 +1,10 @@
 //! RETR (alias DOWNLOAD), RFC 959 §4.1.3, with REST STREAM (RFC 3659 §5).
 
 use ftpsh_core::ascii::ToNetwork;
+use ftpsh_core::storage::regular_file_metadata;
 use ftpsh_core::{
-    Command, DataSource, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer,
-    TransferType, VerbSpec, io_reply, not_regular_file,
+    Command, DataSource, Outcome, Permission, ReadBody, Reply, ReplyCode, Request, Session,
+    Transfer, TransferType, VerbSpec, io_reply, not_regular_file,
 };
 
 use crate::outcome;
@@ -54,26 +55,31 @@ impl Command for Download {
 }
 
 fn retr(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let path = session.path_arg(request, "a file name")?;
-    // Check before opening: open(2) on a FIFO waits for a writer.
-    jail.regular_file_metadata(&path)?;
-    let file = jail
-        .dir()
-        .open(path.relative())
-        .map_err(|e| io_reply(&e, &path))?;
-    // Stat the opened file too: the name may have been replaced meanwhile.
-    let meta = file.metadata().map_err(|e| io_reply(&e, &path))?;
-    if !meta.is_file() {
-        return Err(not_regular_file(&path));
-    }
-    let len = meta.len();
-    if offset > len {
-        return Err(Reply::new(
+    // Checked before opening: open(2) on a FIFO waits for a writer, and a
+    // marker past the end is 554, not an error of the storage.
+    let len = regular_file_metadata(storage.as_ref(), &path)?.len;
+    let invalid_restart = |len: u64| {
+        Reply::new(
             ReplyCode(554),
             format!("{path}: invalid restart position {offset} (file is {len} bytes)"),
-        ));
+        )
+    };
+    if offset > len {
+        return Err(invalid_restart(len));
     }
+    let opened = storage
+        .open_read(&path, offset)
+        .map_err(|e| match e.kind() {
+            // The file was replaced by something else, or shrank, meanwhile.
+            std::io::ErrorKind::InvalidInput => match storage.metadata(&path) {
+                Ok(m) if m.is_file() => invalid_restart(m.len),
+                _ => not_regular_file(&path),
+            },
+            _ => io_reply(&e, &path),
+        })?;
+    let len = opened.len;
     let mode = match session.transfer_type {
         TransferType::Binary => "BINARY",
         TransferType::Ascii => "ASCII",
@@ -83,18 +89,25 @@ fn retr(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Re
     } else {
         String::new()
     };
-    let file = file.into_std();
-    let (size, source) = match session.transfer_type {
-        TransferType::Binary => (
+    let (size, source) = match (session.transfer_type, opened.body) {
+        (TransferType::Binary, ReadBody::File(file)) => (
             format!(" ({} bytes)", len - offset),
             DataSource::File { file, offset },
+        ),
+        (TransferType::Binary, ReadBody::Stream(reader)) => (
+            format!(" ({} bytes)", len - offset),
+            DataSource::Blocking(reader),
         ),
         // REST is refused in TYPE A and TYPE clears the marker, so the
         // offset is 0. No byte count: the CRLFs make it larger, and curl
         // checks the transfer against the count it reads here.
-        TransferType::Ascii => (
+        (TransferType::Ascii, ReadBody::File(file)) => (
             String::new(),
             DataSource::Reader(Box::new(ToNetwork::new(file))),
+        ),
+        (TransferType::Ascii, ReadBody::Stream(reader)) => (
+            String::new(),
+            DataSource::Blocking(Box::new(ToNetwork::new(reader))),
         ),
     };
     let opening = Reply::new(

@@ -2,10 +2,10 @@
 //! §5).
 
 use ftpsh_core::ascii::FromNetwork;
-use ftpsh_core::upload::{AtomicUpload, InPlaceUpload};
+use ftpsh_core::storage::{Capability, regular_file_metadata};
 use ftpsh_core::{
-    Command, Jail, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer, TransferType,
-    UploadSink, VerbSpec, VirtualPath, not_regular_file,
+    Command, Outcome, Permission, Reply, ReplyCode, Request, Session, Storage, Transfer,
+    TransferType, UploadSink, VerbSpec, VirtualPath, WriteMode, io_reply, not_regular_file,
 };
 
 use crate::outcome;
@@ -59,6 +59,7 @@ impl Command for Upload {
             )
             .needs_arg()
             .permission(Permission::Append)
+            .requires(Capability::Append)
             .data()
             .example("APPE hello.txt", 150, "appends to hello.txt")
             .example("APPE fresh.log", 150, "creates fresh.log")
@@ -87,21 +88,35 @@ impl Command for Upload {
 }
 
 fn stor(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let path = session.path_arg(request, "a file name")?;
-    refuse_special(&jail, &path)?;
-    let sink: Box<dyn UploadSink> = if offset == 0 {
-        Box::new(AtomicUpload::create(&jail, &path)?)
+    refuse_special(storage.as_ref(), &path)?;
+    let mode = if offset == 0 {
+        WriteMode::Replace
     } else {
+        // RFC 959 §4.2.1: 504, "command not implemented for that
+        // parameter": STOR is, resuming it at a marker is not.
+        if !storage.capabilities().append {
+            return Err(Reply::new(
+                ReplyCode::PARAMETER_NOT_IMPLEMENTED,
+                format!(
+                    "{path}: resuming an upload (REST {offset} then STOR) is not supported by \
+                     this server's storage; send the whole file"
+                ),
+            ));
+        }
         if !session.allows(Permission::Append) {
             return Err(Reply::new(
                 ReplyCode::FILE_UNAVAILABLE,
                 format!("{path}: resuming an upload needs permission 'a'"),
             ));
         }
-        check_restart(&jail, &path, offset)?;
-        Box::new(InPlaceUpload::open(&jail, &path, Some(offset))?)
+        check_restart(storage.as_ref(), &path, offset)?;
+        WriteMode::Restart(offset)
     };
+    let sink = storage
+        .create_upload(&path, mode)
+        .map_err(|e| upload_reply(&e, &path))?;
     let restart = if offset > 0 {
         format!(", restarting at {offset}")
     } else {
@@ -116,8 +131,8 @@ fn stor(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Re
 /// RFC 3659 §5.5: resuming needs the file and a marker inside it. A missing
 /// file is 550 (RFC 959 §4.2 "file unavailable"), a marker past its end 554
 /// ("invalid REST parameter", §5.4 of RFC 3659), as RETR answers.
-fn check_restart(jail: &Jail, path: &VirtualPath, offset: u64) -> Result<(), Reply> {
-    let len = jail.regular_file_metadata(path)?.len();
+fn check_restart(storage: &dyn Storage, path: &VirtualPath, offset: u64) -> Result<(), Reply> {
+    let len = regular_file_metadata(storage, path)?.len;
     if offset > len {
         return Err(Reply::new(
             ReplyCode(554),
@@ -128,14 +143,29 @@ fn check_restart(jail: &Jail, path: &VirtualPath, offset: u64) -> Result<(), Rep
 }
 
 fn appe(request: &Request, session: &Session) -> Result<Outcome, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
     let path = session.path_arg(request, "a file name")?;
-    refuse_special(&jail, &path)?;
-    let sink = InPlaceUpload::open(&jail, &path, None)?;
+    refuse_special(storage.as_ref(), &path)?;
+    let sink = storage
+        .create_upload(&path, WriteMode::Append)
+        .map_err(|e| upload_reply(&e, &path))?;
     Ok(receive(
         format!("ok to send data to append to {path}"),
-        for_type(session, Box::new(sink)),
+        for_type(session, sink),
     ))
+}
+
+/// The reply for an upload that cannot start: as [`io_reply`], except that
+/// the root (no file name) is `553 not a file name`.
+pub(crate) fn upload_reply(err: &std::io::Error, path: &VirtualPath) -> Reply {
+    if path.is_root() {
+        return Reply::new(ReplyCode::BAD_FILE_NAME, format!("{path}: not a file name"));
+    }
+    if err.kind() == std::io::ErrorKind::NotADirectory {
+        // A file where the parent directory should be.
+        return io_reply(&std::io::Error::from(std::io::ErrorKind::NotFound), path);
+    }
+    io_reply(err, path)
 }
 
 /// The sink, converting CRLF to LF in `TYPE A` (RFC 959 §3.1.1.1).
@@ -156,8 +186,8 @@ fn receive(text: String, sink: Box<dyn UploadSink>) -> Outcome {
 /// Refuses an existing target that is neither a regular file nor a
 /// directory (the upload sinks report directories themselves). Opening a
 /// FIFO for writing would block a worker until a reader appears.
-fn refuse_special(jail: &Jail, path: &VirtualPath) -> Result<(), Reply> {
-    match jail.dir().metadata(path.relative()) {
+pub(crate) fn refuse_special(storage: &dyn Storage, path: &VirtualPath) -> Result<(), Reply> {
+    match storage.metadata(path) {
         Ok(m) if !m.is_file() && !m.is_dir() => Err(not_regular_file(path)),
         // Missing targets are created; other errors are reported by the
         // sink, which knows whether it follows the name.

@@ -4,10 +4,9 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::io;
 
-use ftpsh_core::upload::AtomicUpload;
 use ftpsh_core::{
-    Command, Jail, Outcome, Permission, Reply, ReplyCode, Request, Session, Transfer, VerbSpec,
-    VirtualPath, io_reply, path_reply,
+    Command, Outcome, Permission, Reply, ReplyCode, Request, Session, Storage, Transfer, VerbSpec,
+    VirtualPath, WriteMode, io_reply, path_reply,
 };
 
 use crate::outcome;
@@ -75,15 +74,19 @@ impl Command for UniqueUpload {
 }
 
 fn stou(request: &Request, session: &Session) -> Result<Outcome, Reply> {
-    let jail = session.require_jail()?;
+    let storage = session.require_storage()?;
+    let storage = storage.as_ref();
     let path = match request.arg.as_deref().map(str::trim) {
         Some(wanted) if !wanted.is_empty() => {
             let wanted = session.cwd.resolve(wanted).map_err(|e| path_reply(&e))?;
-            numbered(&jail, &wanted)?
+            numbered(storage, &wanted)?
         }
-        _ => random(&jail, &session.cwd)?,
+        _ => random(storage, &session.cwd)?,
     };
-    let sink = crate::stor::for_type(session, Box::new(AtomicUpload::create(&jail, &path)?));
+    let sink = storage
+        .create_upload(&path, WriteMode::Replace)
+        .map_err(|e| crate::stor::upload_reply(&e, &path))?;
+    let sink = crate::stor::for_type(session, sink);
     let shown = path.file_name().unwrap_or_default();
     Ok(Outcome::Transfer {
         opening: Reply::new(ReplyCode::FILE_STATUS_OK, format!("FILE: {shown}")),
@@ -92,27 +95,33 @@ fn stou(request: &Request, session: &Session) -> Result<Outcome, Reply> {
 }
 
 /// True when nothing (not even a dangling symlink) has this name.
-fn is_free(jail: &Jail, path: &VirtualPath) -> Result<bool, Reply> {
-    match jail.dir().symlink_metadata(path.relative()) {
+fn is_free(storage: &dyn Storage, path: &VirtualPath) -> Result<bool, Reply> {
+    match storage.symlink_metadata(path) {
         Ok(_) => Ok(false),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // The directory itself must exist.
-            jail.open_dir(&path.parent())
-                .map_err(|e| io_reply(&e, &path.parent()))?;
-            Ok(true)
+            let parent = path.parent();
+            match storage.metadata(&parent) {
+                Ok(m) if m.is_dir() => Ok(true),
+                Ok(_) => Err(io_reply(
+                    &io::Error::from(io::ErrorKind::NotADirectory),
+                    &parent,
+                )),
+                Err(e) => Err(io_reply(&e, &parent)),
+            }
         }
         Err(e) => Err(io_reply(&e, path)),
     }
 }
 
-fn numbered(jail: &Jail, wanted: &VirtualPath) -> Result<VirtualPath, Reply> {
+fn numbered(storage: &dyn Storage, wanted: &VirtualPath) -> Result<VirtualPath, Reply> {
     let Some(name) = wanted.file_name() else {
         return Err(Reply::new(
             ReplyCode::BAD_FILE_NAME,
             format!("{wanted}: not a file name"),
         ));
     };
-    if is_free(jail, wanted)? {
+    if is_free(storage, wanted)? {
         return Ok(wanted.clone());
     }
     let parent = wanted.parent();
@@ -120,21 +129,21 @@ fn numbered(jail: &Jail, wanted: &VirtualPath) -> Result<VirtualPath, Reply> {
         let candidate = parent
             .join(&format!("{name}.{n}"))
             .map_err(|e| path_reply(&e))?;
-        if is_free(jail, &candidate)? {
+        if is_free(storage, &candidate)? {
             return Ok(candidate);
         }
     }
     Err(no_unique_name(wanted))
 }
 
-fn random(jail: &Jail, dir: &VirtualPath) -> Result<VirtualPath, Reply> {
+fn random(storage: &dyn Storage, dir: &VirtualPath) -> Result<VirtualPath, Reply> {
     let state = RandomState::new();
     for i in 0..RANDOM_TRIES {
         // RandomState is seeded from the OS's random source.
         let candidate = dir
             .join(&format!("ftpsh.{:016x}", state.hash_one(i)))
             .map_err(|e| path_reply(&e))?;
-        if is_free(jail, &candidate)? {
+        if is_free(storage, &candidate)? {
             return Ok(candidate);
         }
     }

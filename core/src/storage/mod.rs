@@ -357,3 +357,24 @@ pub fn unsupported(what: Capability) -> io::Error {
 pub fn not_a_regular_file() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
+
+/// The metadata of the regular file at `path` (symlinks inside the root
+/// followed), checked without opening it: `open(2)` on a FIFO would block
+/// until a writer appears.
+///
+/// # Errors
+/// The reply to send: `550` when the path is missing, leaves the root, or
+/// is not a regular file ([`not_regular_file`](crate::not_regular_file)).
+pub fn regular_file_metadata(
+    storage: &dyn Storage,
+    path: &VirtualPath,
+) -> Result<Metadata, crate::reply::Reply> {
+    let meta = storage
+        .metadata(path)
+        .map_err(|e| crate::error::io_reply(&e, path))?;
+    if meta.is_file() {
+        Ok(meta)
+    } else {
+        Err(crate::error::not_regular_file(path))
+    }
+}

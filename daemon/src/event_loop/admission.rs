@@ -63,7 +63,7 @@ impl EventLoop {
         };
         new.server.users.keep_state_of(&self.server_config.users);
         // Roots already open stay shared by old and new sessions.
-        new.server.jails = self.server_config.jails.clone();
+        new.server.storage = self.server_config.storage.clone();
         if new.listen != self.config.listen {
             tracing::warn!(old = %self.config.listen, new = %new.listen, "reload: listen needs a restart, unchanged");
         }

@@ -428,9 +428,28 @@ impl EventLoop {
                     ));
                     return;
                 }
-                let (flow, direction) = match transfer {
-                    Transfer::Send(source) => (Flow::Send(source.into()), Direction::Out),
-                    Transfer::Receive(sink) => (Flow::Receive(sink), Direction::In),
+                let opened = match transfer {
+                    Transfer::Send(source) => {
+                        Source::open(source).map(|s| (Flow::Send(s), Direction::Out))
+                    }
+                    Transfer::Receive(sink) => {
+                        Sink::open(sink).map(|s| (Flow::Receive(s), Direction::In))
+                    }
+                };
+                let (flow, direction) = match opened.and_then(|(flow, direction)| {
+                    register_bridge(self.poll.registry(), key, &flow)?;
+                    Ok((flow, direction))
+                }) {
+                    Ok(opened) => opened,
+                    Err(e) => {
+                        tracing::warn!(peer = %conn.peer, "starting a storage transfer: {e}");
+                        self.drop_data(key);
+                        self.queue(key, &transfer_error_reply(&e));
+                        return;
+                    }
+                };
+                let Some(conn) = self.conns.get_mut(key) else {
+                    return;
                 };
                 let announced = conn.session.as_mut().and_then(|s| s.allocation.take());
                 let path = match (conn.verb.as_str(), &conn.session, &conn.arg) {
@@ -471,5 +490,25 @@ impl EventLoop {
                 }
             }
         }
+    }
+}
+
+/// Polls the pipe of a transfer bridged to a storage thread (see
+/// [`crate::bridge`]) along with its data connection. The pipe's loop end
+/// belongs to the flow alone, so closing it when the flow is dropped also
+/// removes it from the poller.
+fn register_bridge(registry: &mio::Registry, key: usize, flow: &Flow) -> io::Result<()> {
+    let (fd, interest) = match flow {
+        Flow::Send(source) => (source.poll_fd(), Interest::READABLE),
+        Flow::Receive(sink) => (sink.poll_fd(), Interest::WRITABLE),
+        Flow::Settling { .. } | Flow::Committing => (None, Interest::READABLE),
+    };
+    match fd {
+        Some(fd) => registry.register(
+            &mut mio::unix::SourceFd(&fd),
+            token(key, Part::Bridge),
+            interest,
+        ),
+        None => Ok(()),
     }
 }

@@ -348,9 +348,7 @@ impl EventLoop {
         let before = active.bytes;
         let result = match &mut active.flow {
             Flow::Send(source) => pump_send(data, source, &mut active.bytes),
-            Flow::Receive(sink) => {
-                pump_receive(data, sink.as_mut(), &mut self.recv_buf, &mut active.bytes)
-            }
+            Flow::Receive(sink) => pump_receive(data, sink, &mut self.recv_buf, &mut active.bytes),
             Flow::Settling { .. } | Flow::Committing => return,
         };
         if active.bytes > before {
@@ -379,7 +377,7 @@ impl EventLoop {
                     }
                     Flow::Receive(sink) => {
                         active.flow = Flow::Settling {
-                            sink,
+                            sink: sink.into_upload(),
                             since: Instant::now(),
                         };
                         // A TLS client waits for our close_notify too

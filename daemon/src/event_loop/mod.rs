@@ -36,7 +36,7 @@ use crate::control::{Context, Control, Dispatch, OUTPUT_CAP};
 use crate::metrics::Metrics;
 use crate::stream::Stream;
 use crate::timer::{KINDS, Kind, Slot, Timers};
-use crate::transfer::{Pump, RECV_BUFFER, Source, pump_receive, pump_send};
+use crate::transfer::{Pump, RECV_BUFFER, Sink, Source, pump_receive, pump_send};
 use crate::workers::{ConnId, Done, Job, Workers};
 use crate::xferlog::XferLog;
 
@@ -72,6 +72,9 @@ enum Part {
     Control = 0,
     Passive = 1,
     Data = 2,
+    /// The pipe of a transfer bridged to a storage thread
+    /// ([`crate::bridge`]): its readiness drives the data connection's pump.
+    Bridge = 3,
 }
 
 fn token(key: usize, part: Part) -> Token {
@@ -83,7 +86,7 @@ fn untoken(token: Token) -> Option<(usize, Part)> {
         0 => Part::Control,
         1 => Part::Passive,
         2 => Part::Data,
-        _ => return None,
+        _ => Part::Bridge,
     };
     Some((token.0 / 4, part))
 }
@@ -99,7 +102,7 @@ fn interrupted(e: &io::Error) -> bool {
 /// The direction and progress of a transfer.
 enum Flow {
     Send(Source),
-    Receive(Box<dyn UploadSink>),
+    Receive(Sink),
     /// The data connection ended normally (at `since`); waiting
     /// [`settle::window`](crate::settle::window) for a sign that the client
     /// died before committing.
@@ -192,7 +195,7 @@ struct Conn {
     transfer: Option<Active>,
     timers: [Slot; KINDS],
     /// Already on the ready list, per part.
-    queued: [bool; 3],
+    queued: [bool; 4],
 }
 
 impl Conn {
@@ -650,7 +653,7 @@ impl EventLoop {
             connecting: false,
             transfer: None,
             timers: [Slot::default(); KINDS],
-            queued: [false; 3],
+            queued: [false; 4],
         });
         *self.per_ip.entry(block).or_insert(0) += 1;
         self.metrics.set_sessions(self.conns.len());
@@ -693,6 +696,10 @@ impl EventLoop {
             Part::Passive => self.accept_data(key),
             Part::Data if conn.connecting => self.finish_connect(key),
             Part::Data => self.pump_data(key),
+            // Until the data connection is connected there is nothing to
+            // pump; its own readiness starts the pump.
+            Part::Bridge if conn.connecting => {}
+            Part::Bridge => self.pump_data(key),
         }
     }
 
@@ -718,7 +725,7 @@ impl EventLoop {
             conn.queued[part as usize] = false;
             match part {
                 Part::Control => self.drive_control(id.key),
-                Part::Data => self.pump_data(id.key),
+                Part::Data | Part::Bridge => self.pump_data(id.key),
                 Part::Passive => self.accept_data(id.key),
             }
         }

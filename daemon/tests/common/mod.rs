@@ -10,10 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftpsh_core::upload::AtomicUpload;
+use ftpsh_core::storage::local::LocalStorage;
 use ftpsh_core::{
-    Command, DataSource, Jail, Login, Outcome, Registry, Reply, ReplyCode, Request, ServerConfig,
-    Session, Transfer, User, Users, VerbSpec,
+    Command, DataSource, Login, Outcome, ReadBody, ReadFile, Registry, Reply, ReplyCode, Request,
+    ServerConfig, Session, Transfer, User, Users, VerbSpec, WriteMode,
 };
 use ftpsh_daemon::{DaemonConfig, Server, ServerHandle};
 
@@ -64,6 +64,9 @@ impl Command for TestCommands {
             VerbSpec::new("GETB", "GETB n", "send n bytes").data(),
             VerbSpec::new("GETF", "GETF name [offset]", "send a file").data(),
             VerbSpec::new("PUTF", "PUTF name", "receive a file").data(),
+            VerbSpec::new("GETS", "GETS name", "send a file through a thread").data(),
+            VerbSpec::new("GETX", "GETX name", "send a file, then fail").data(),
+            VerbSpec::new("PUTS", "PUTS name", "receive a file through a thread").data(),
             VerbSpec::new("PUTP", "PUTP", "receive into a sink that panics").data(),
             VerbSpec::new("PUTE", "PUTE", "receive onto a full disk").data(),
             VerbSpec::new("SLOW", "SLOW ms", "sleep").no_login(),
@@ -86,8 +89,8 @@ impl Command for TestCommands {
                 };
                 match session.config.users.authenticate(user, arg) {
                     Some(user) => {
-                        let jail = Jail::open(&user.root).unwrap();
-                        session.login = Login::LoggedIn { user, jail };
+                        let storage = Arc::new(LocalStorage::open(&user.root).unwrap());
+                        session.login = Login::LoggedIn { user, storage };
                         reply(230, "logged in")
                     }
                     None => Outcome::Delayed {
@@ -125,27 +128,62 @@ impl Command for TestCommands {
                 let mut words = arg.split(' ');
                 let name = words.next().unwrap_or("");
                 let offset = words.next().and_then(|o| o.parse().ok()).unwrap_or(0);
-                let jail = session.jail().unwrap();
-                match jail.dir().open(name) {
-                    Ok(file) => Outcome::Transfer {
+                let storage = session.storage().unwrap();
+                let path = session.cwd.resolve(name).unwrap();
+                match storage.open_read(&path, 0) {
+                    Ok(ReadFile {
+                        body: ReadBody::File(file),
+                        ..
+                    }) => Outcome::Transfer {
                         opening: Reply::new(ReplyCode(150), "here comes the file"),
-                        transfer: Transfer::Send(DataSource::File {
-                            file: file.into_std(),
-                            offset,
-                        }),
+                        transfer: Transfer::Send(DataSource::File { file, offset }),
                     },
+                    Ok(_) => reply(550, "not a local file"),
+                    Err(e) => reply(550, &e.to_string()),
+                }
+            }
+            // A file read by a thread of the daemon's, as an object store's
+            // GET is: slowly, in small pieces, maybe failing at the end.
+            "GETS" | "GETX" => {
+                let storage = session.storage().unwrap();
+                let path = session.cwd.resolve(arg).unwrap();
+                match storage.open_read(&path, 0) {
+                    Ok(ReadFile {
+                        body: ReadBody::File(file),
+                        ..
+                    }) => Outcome::Transfer {
+                        opening: Reply::new(ReplyCode(150), "here comes the slow file"),
+                        transfer: Transfer::Send(DataSource::Blocking(Box::new(SlowReader {
+                            inner: file,
+                            fail_at_end: request.verb == "GETX",
+                        }))),
+                    },
+                    Ok(_) => reply(550, "not a local file"),
                     Err(e) => reply(550, &e.to_string()),
                 }
             }
             "PUTF" => {
-                let jail = session.jail().unwrap();
+                let storage = session.storage().unwrap();
                 let path = session.cwd.resolve(arg).unwrap();
-                match AtomicUpload::create(jail, &path) {
+                match storage.create_upload(&path, WriteMode::Replace) {
                     Ok(sink) => Outcome::Transfer {
                         opening: Reply::new(ReplyCode(150), "send the file"),
-                        transfer: Transfer::Receive(Box::new(sink)),
+                        transfer: Transfer::Receive(sink),
                     },
-                    Err(r) => Outcome::Reply(r),
+                    Err(e) => reply(550, &e.to_string()),
+                }
+            }
+            // An upload written by a thread of the daemon's, as an object
+            // store's multipart upload is: each write waits a little.
+            "PUTS" => {
+                let storage = session.storage().unwrap();
+                let path = session.cwd.resolve(arg).unwrap();
+                match storage.create_upload(&path, WriteMode::Replace) {
+                    Ok(sink) => Outcome::Transfer {
+                        opening: Reply::new(ReplyCode(150), "send the file slowly"),
+                        transfer: Transfer::Receive(Box::new(SlowSink(sink))),
+                    },
+                    Err(e) => reply(550, &e.to_string()),
                 }
             }
             "PUTP" => Outcome::Transfer {
@@ -338,4 +376,47 @@ pub fn read_all(mut data: TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
     data.read_to_end(&mut out).unwrap();
     out
+}
+
+/// A reader that waits 1 ms per 64 KiB, and may fail instead of ending.
+struct SlowReader {
+    inner: std::fs::File,
+    fail_at_end: bool,
+}
+
+impl std::io::Read for SlowReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::thread::sleep(Duration::from_millis(1));
+        let n = buf.len().min(64 * 1024);
+        match self.inner.read(&mut buf[..n])? {
+            0 if self.fail_at_end => Err(std::io::Error::other("the store reset the connection")),
+            n => Ok(n),
+        }
+    }
+}
+
+/// A sink whose writes wait 1 ms each (as if uploading a part), declared
+/// blocking so the daemon writes it from a thread of its own.
+struct SlowSink(Box<dyn ftpsh_core::UploadSink>);
+
+impl std::io::Write for SlowSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::thread::sleep(Duration::from_millis(1));
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl ftpsh_core::UploadSink for SlowSink {
+    fn commit(self: Box<Self>) -> Reply {
+        self.0.commit()
+    }
+    fn written(&self) -> u64 {
+        self.0.written()
+    }
+    fn blocking(&self) -> bool {
+        true
+    }
 }

@@ -12,13 +12,17 @@
 
 use std::collections::BTreeMap;
 use std::ffi::c_void;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use cap_std::fs::{FileExt, Metadata, MetadataExt, OpenOptions, OpenOptionsExt, ReadDir};
-use ftpsh_core::upload::AtomicUpload;
-use ftpsh_core::{Jail, Permission, Reply, ReplyCode, Request, Session, UploadSink, VirtualPath};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use ftpsh_core::{
+    DirEntry, Metadata, Permission, ReadBody, Reply, ReplyCode, Request, Session, Storage,
+    UploadSink, VirtualPath, WriteMode,
+};
 use ftpsh_plugin_api::abi::{
     ABI_VERSION, FTPSH_ERR_ACCESS_DENIED, FTPSH_ERR_ALREADY_EXISTS, FTPSH_ERR_BAD_PATH,
     FTPSH_ERR_BUFFER_TOO_SMALL, FTPSH_ERR_INVALID, FTPSH_ERR_IO, FTPSH_ERR_IS_DIRECTORY,
@@ -42,13 +46,25 @@ pub(crate) struct Invocation {
 }
 
 enum Handle {
-    Read(cap_std::fs::File),
-    Write(Box<AtomicUpload>),
+    Read(ReadHandle),
+    Write(Box<dyn UploadSink>),
     List(Box<ListState>),
 }
 
+/// A file opened for reading: a local file is read at any offset; a
+/// stream (object storage) sequentially, and opened again when a plugin
+/// reads elsewhere.
+enum ReadHandle {
+    File(std::fs::File),
+    Stream {
+        reader: Box<dyn Read + Send>,
+        pos: u64,
+        path: VirtualPath,
+    },
+}
+
 struct ListState {
-    entries: ReadDir,
+    entries: std::vec::IntoIter<DirEntry>,
     /// An entry whose name did not fit the caller's buffer, kept for the
     /// retry.
     pending: Option<(Vec<u8>, Metadata)>,
@@ -74,12 +90,12 @@ const _: () = {
 };
 
 impl Ctx<'_> {
-    fn jail(&self) -> Result<&Jail> {
-        self.session.jail().ok_or(FTPSH_ERR_NOT_LOGGED_IN)
+    fn storage(&self) -> Result<&Arc<dyn Storage>> {
+        self.session.storage().ok_or(FTPSH_ERR_NOT_LOGGED_IN)
     }
 
     fn require(&self, any_of: &[Permission]) -> Result<()> {
-        self.jail()?;
+        self.storage()?;
         if any_of.iter().any(|p| self.session.allows(*p)) {
             Ok(())
         } else {
@@ -242,8 +258,8 @@ unsafe fn write_stat(out: *mut FtpshStat, meta: &Metadata) -> Result<()> {
         } else {
             FTPSH_KIND_OTHER
         };
-        (*out).size = meta.len();
-        (*out).mtime = meta.mtime();
+        (*out).size = meta.len;
+        (*out).mtime = meta.mtime;
     }
     Ok(())
 }
@@ -297,11 +313,7 @@ unsafe extern "C" fn cb_stat(ctx: *mut c_void, path: FtpshBytes, out: *mut Ftpsh
         let path = unsafe { path_arg(path) }?;
         c.require(&[Permission::List, Permission::Retrieve])?;
         let vp = c.resolve(path)?;
-        let meta = c
-            .jail()?
-            .dir()
-            .metadata(vp.relative())
-            .map_err(|e| io_code(&e))?;
+        let meta = c.storage()?.metadata(&vp).map_err(|e| io_code(&e))?;
         // SAFETY: ABI contract.
         unsafe { write_stat(out, &meta) }?;
         Ok(FTPSH_OK)
@@ -326,36 +338,45 @@ unsafe extern "C" fn cb_open(
         let handle = match mode {
             FTPSH_OPEN_READ => {
                 c.require(&[Permission::Retrieve])?;
-                let mut opts = OpenOptions::new();
-                // Non-blocking open: a FIFO inside the root must not park
-                // the worker forever waiting for a writer.
-                opts.read(true).custom_flags(libc::O_NONBLOCK);
-                let file = c
-                    .jail()?
-                    .dir()
-                    .open_with(vp.relative(), &opts)
-                    .map_err(|e| io_code(&e))?;
-                let meta = file.metadata().map_err(|e| io_code(&e))?;
+                let storage = c.storage()?;
+                // Stat first: opening a FIFO inside the root would park the
+                // worker until a writer appears.
+                let meta = storage.metadata(&vp).map_err(|e| io_code(&e))?;
                 if meta.is_dir() {
                     return Err(FTPSH_ERR_IS_DIRECTORY);
                 }
                 if !meta.is_file() {
                     return Err(FTPSH_ERR_ACCESS_DENIED);
                 }
+                let opened = storage.open_read(&vp, 0).map_err(|e| match e.kind() {
+                    io::ErrorKind::InvalidInput => FTPSH_ERR_ACCESS_DENIED,
+                    _ => io_code(&e),
+                })?;
+                let meta = Metadata {
+                    len: opened.len,
+                    ..meta
+                };
                 // SAFETY: ABI contract.
                 unsafe { write_stat(out_stat, &meta) }?;
-                Handle::Read(file)
+                Handle::Read(match opened.body {
+                    ReadBody::File(file) => ReadHandle::File(file),
+                    ReadBody::Stream(reader) => ReadHandle::Stream {
+                        reader,
+                        pos: 0,
+                        path: vp,
+                    },
+                })
             }
             FTPSH_OPEN_WRITE => {
                 c.require(&[Permission::Write])?;
-                let jail = c.jail()?;
-                let name = vp.file_name().ok_or(FTPSH_ERR_IS_DIRECTORY)?;
-                let dir = jail.open_dir(&vp.parent()).map_err(|e| io_code(&e))?;
-                if dir.metadata(name).is_ok_and(|m| m.is_dir()) {
+                let storage = c.storage()?;
+                if vp.is_root() {
                     return Err(FTPSH_ERR_IS_DIRECTORY);
                 }
-                let upload = AtomicUpload::create(jail, &vp).map_err(|r| reply_code(&r))?;
-                Handle::Write(Box::new(upload))
+                let upload = storage
+                    .create_upload(&vp, WriteMode::Replace)
+                    .map_err(|e| io_code(&e))?;
+                Handle::Write(upload)
             }
             _ => return Err(FTPSH_ERR_INVALID),
         };
@@ -376,8 +397,9 @@ unsafe extern "C" fn cb_read(
 ) -> i32 {
     guard(|| {
         // SAFETY: ABI contract (see `cb_reply`).
-        let c = unsafe { lock(ctx) }?;
-        let Some(Handle::Read(file)) = c.handles.get(&handle) else {
+        let mut c = unsafe { lock(ctx) }?;
+        let storage = c.storage()?.clone();
+        let Some(Handle::Read(file)) = c.handles.get_mut(&handle) else {
             return Err(FTPSH_ERR_INVALID);
         };
         if out_len.is_null() || (buf.is_null() && cap > 0) || cap > isize::MAX as usize {
@@ -393,13 +415,7 @@ unsafe extern "C" fn cb_read(
                 std::ptr::write_bytes(buf, 0, cap);
                 std::slice::from_raw_parts_mut(buf, cap)
             };
-            loop {
-                match file.read_at(slice, offset) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io_code(&e)),
-                }
-            }
+            read_at(file, storage.as_ref(), slice, offset)?
         };
         // SAFETY: checked non-null above; writable per the ABI.
         unsafe { put(out_len, n) }?;
@@ -465,10 +481,9 @@ unsafe extern "C" fn cb_list_open(ctx: *mut c_void, path: FtpshBytes, out_handle
         }
         c.require(&[Permission::List])?;
         let vp = c.resolve(path)?;
-        let dir = c.jail()?.open_dir(&vp).map_err(|e| io_code(&e))?;
-        let entries = dir.entries().map_err(|e| io_code(&e))?;
+        let entries = c.storage()?.list(&vp).map_err(|e| io_code(&e))?;
         let id = c.insert(Handle::List(Box::new(ListState {
-            entries,
+            entries: entries.into_iter(),
             pending: None,
         })))?;
         // SAFETY: checked non-null; writable per the ABI.
@@ -499,16 +514,7 @@ unsafe extern "C" fn cb_list_next(
             Some(p) => p,
             None => match entries.next() {
                 None => return Ok(0),
-                Some(entry) => {
-                    let entry = entry.map_err(|e| io_code(&e))?;
-                    let meta = entry.metadata().map_err(|e| io_code(&e))?;
-                    let name = entry
-                        .file_name()
-                        .to_string_lossy()
-                        .into_owned()
-                        .into_bytes();
-                    (name, meta)
-                }
+                Some(entry) => (entry.name.into_bytes(), entry.metadata),
             },
         };
         // SAFETY: checked non-null; writable per the ABI.
@@ -527,4 +533,42 @@ unsafe extern "C" fn cb_list_next(
         }
         Ok(1)
     })
+}
+
+/// Reads up to `buf.len()` bytes at `offset`: `pread` on a local file; on a
+/// stream, from where it is, after opening it again at `offset` when the
+/// plugin reads somewhere else.
+fn read_at(
+    handle: &mut ReadHandle,
+    storage: &dyn Storage,
+    buf: &mut [u8],
+    offset: u64,
+) -> Result<usize> {
+    loop {
+        let read = match handle {
+            ReadHandle::File(file) => file.read_at(buf, offset),
+            ReadHandle::Stream { reader, pos, path } => {
+                if *pos != offset {
+                    let opened = storage
+                        .open_read(path, offset)
+                        .map_err(|e| match e.kind() {
+                            // Past the end: nothing more to read.
+                            io::ErrorKind::InvalidInput => FTPSH_ERR_INVALID,
+                            _ => io_code(&e),
+                        })?;
+                    *reader = match opened.body {
+                        ReadBody::Stream(r) => r,
+                        ReadBody::File(f) => Box::new(f),
+                    };
+                    *pos = offset;
+                }
+                reader.read(buf).inspect(|n| *pos += *n as u64)
+            }
+        };
+        match read {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_code(&e)),
+        }
+    }
 }
