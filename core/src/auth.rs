@@ -126,6 +126,11 @@ impl Permissions {
     pub fn allows(self, p: Permission) -> bool {
         self.0 & p.bit() != 0
     }
+
+    /// These permissions without `p`.
+    pub fn without(self, p: Permission) -> Self {
+        Self(self.0 & !p.bit())
+    }
 }
 
 impl fmt::Display for Permissions {

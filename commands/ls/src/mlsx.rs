@@ -75,8 +75,16 @@ fn target(request: &Request, session: &Session) -> Result<VirtualPath, Reply> {
     }
 }
 
+/// What MLSx's `perm` fact (RFC 3659 §7.5.5) may promise: the user's
+/// permissions, less what the session's storage cannot do (no `a` on an
+/// object store, which has no append).
 fn user_permissions(session: &Session) -> Permissions {
-    session.user().map(|u| u.permissions).unwrap_or_default()
+    let granted = session.user().map(|u| u.permissions).unwrap_or_default();
+    if session.capabilities().append {
+        granted
+    } else {
+        granted.without(ftpsh_core::Permission::Append)
+    }
 }
 
 fn mlsd(request: &Request, session: &Session) -> Result<Outcome, Reply> {

@@ -114,9 +114,10 @@ fn stor(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Re
         check_restart(storage.as_ref(), &path, offset)?;
         WriteMode::Restart(offset)
     };
-    let sink = storage
-        .create_upload(&path, mode)
-        .map_err(|e| upload_reply(&e, &path))?;
+    let sink = storage.create_upload(&path, mode).map_err(|e| match mode {
+        WriteMode::Replace => new_file_reply(&e, &path),
+        _ => upload_reply(&e, &path),
+    })?;
     let restart = if offset > 0 {
         format!(", restarting at {offset}")
     } else {
@@ -156,16 +157,25 @@ fn appe(request: &Request, session: &Session) -> Result<Outcome, Reply> {
 }
 
 /// The reply for an upload that cannot start: as [`io_reply`], except that
-/// the root (no file name) is `553 not a file name`.
+/// the root (no file name) is `553 not a file name`, and that a new file
+/// whose directory is missing (or is a file) names that directory.
 pub(crate) fn upload_reply(err: &std::io::Error, path: &VirtualPath) -> Reply {
     if path.is_root() {
         return Reply::new(ReplyCode::BAD_FILE_NAME, format!("{path}: not a file name"));
     }
-    if err.kind() == std::io::ErrorKind::NotADirectory {
-        // A file where the parent directory should be.
-        return io_reply(&std::io::Error::from(std::io::ErrorKind::NotFound), path);
-    }
     io_reply(err, path)
+}
+
+/// [`upload_reply`] for a whole-file upload (STOR, STOU), which needs the
+/// directory and nothing else.
+pub(crate) fn new_file_reply(err: &std::io::Error, path: &VirtualPath) -> Reply {
+    use std::io::ErrorKind;
+    match err.kind() {
+        ErrorKind::NotFound | ErrorKind::NotADirectory if !path.is_root() => {
+            io_reply(err, &path.parent())
+        }
+        _ => upload_reply(err, path),
+    }
 }
 
 /// The sink, converting CRLF to LF in `TYPE A` (RFC 959 §3.1.1.1).

@@ -85,7 +85,7 @@ fn stou(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     };
     let sink = storage
         .create_upload(&path, WriteMode::Replace)
-        .map_err(|e| crate::stor::upload_reply(&e, &path))?;
+        .map_err(|e| crate::stor::new_file_reply(&e, &path))?;
     let sink = crate::stor::for_type(session, sink);
     let shown = path.file_name().unwrap_or_default();
     Ok(Outcome::Transfer {
