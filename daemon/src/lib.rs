@@ -49,6 +49,7 @@ pub mod config;
 mod control;
 mod event_loop;
 pub mod metrics;
+mod proxy_protocol;
 mod resolver;
 mod settle;
 mod stream;
