@@ -174,6 +174,14 @@ pub struct Options {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub require_tls_session_reuse: Option<bool>,
 
+    /// Every control connection (both listeners) starts with a PROXY
+    /// protocol header, v1 or v2, as HAProxy's send-proxy(-v2) sends it;
+    /// its client address counts everywhere (limits, lock-out, logs, data
+    /// connection checks). A connection without one is closed. Only the
+    /// balancer may then reach the listeners [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub proxy_protocol: Option<bool>,
+
     /// Serve Prometheus metrics on http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
@@ -451,6 +459,7 @@ impl Options {
             implicit_tls_listen,
             require_tls,
             require_tls_session_reuse,
+            proxy_protocol,
             metrics_listen,
             run_as,
             allow_root,
@@ -616,6 +625,7 @@ impl Options {
             xferlog: self.xferlog,
             tls,
             implicit_tls_listen: self.implicit_tls_listen,
+            proxy_protocol: self.proxy_protocol.unwrap_or(false),
         };
         Ok(Resolved {
             daemon,

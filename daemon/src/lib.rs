@@ -100,6 +100,12 @@ pub struct DaemonConfig {
     /// Address of a second listener whose control connections start with a
     /// TLS handshake (implicit FTPS, conventionally port 990); needs `tls`.
     pub implicit_tls_listen: Option<SocketAddr>,
+    /// Every control connection, on either listener, starts with a PROXY
+    /// protocol header (v1 or v2, HAProxy's `proxy-protocol.txt`) sent by a load
+    /// balancer; the client address it carries is the session's peer. A
+    /// connection without a valid header within the data timeout (at most
+    /// 10 s) is closed without a reply (default false).
+    pub proxy_protocol: bool,
 }
 
 /// When a completed upload is flushed to the disk (`fsync(2)`).
@@ -136,6 +142,7 @@ impl Default for DaemonConfig {
             xferlog: None,
             tls: None,
             implicit_tls_listen: None,
+            proxy_protocol: false,
         }
     }
 }

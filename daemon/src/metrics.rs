@@ -185,7 +185,8 @@ impl Metrics {
     }
 
     /// Counts a control connection refused at accept (`too-many`,
-    /// `per-ip`, `locked-out`).
+    /// `per-ip`, `locked-out`; `proxy-header`: no valid PROXY protocol
+    /// header).
     pub fn refused(&self, reason: &str) {
         self.refused
             .get_or_create(&ResultLabel {

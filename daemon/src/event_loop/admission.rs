@@ -73,6 +73,9 @@ impl EventLoop {
         if new.xferlog != self.config.xferlog {
             tracing::warn!("reload: the xferlog path needs a restart, unchanged");
         }
+        if new.proxy_protocol != self.config.proxy_protocol {
+            tracing::warn!("reload: proxy_protocol needs a restart, unchanged");
+        }
         if new.implicit_tls_listen != self.config.implicit_tls_listen {
             tracing::warn!("reload: implicit_tls_listen needs a restart, unchanged");
         }

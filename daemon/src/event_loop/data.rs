@@ -83,8 +83,12 @@ impl EventLoop {
                 }
             };
             // RFC 2577 §5 (port stealing): only the client that asked
-            // for this listener may connect to it.
-            if addr.ip().to_canonical() != conn.peer.ip().to_canonical() {
+            // for this listener may connect to it. Behind a load balancer
+            // (PROXY protocol) the passive ports are normally relayed by
+            // it too, so its address is the client's as well.
+            let from = addr.ip().to_canonical();
+            let same = |a: SocketAddr| a.ip().to_canonical() == from;
+            if !same(conn.peer) && !conn.via.is_some_and(same) {
                 tracing::warn!(
                     peer = %conn.peer, from = %addr,
                     "refused a data connection from another address"

@@ -45,6 +45,7 @@ mod admission;
 mod control_conn;
 mod data;
 mod observe;
+mod proxied;
 mod timeouts;
 
 use admission::refuse;
@@ -134,7 +135,13 @@ struct Active {
 struct Conn {
     generation: u64,
     stream: Stream,
+    /// The client's address: the socket's peer, or the one a PROXY
+    /// protocol header named.
     peer: SocketAddr,
+    /// The load balancer's address (the socket's peer) when a PROXY
+    /// protocol header named the client: data connections may come from
+    /// either.
+    via: Option<SocketAddr>,
     /// `AUTH TLS` was accepted: start TLS once its `234` is written.
     start_tls: bool,
     /// This control connection's TLS configuration (its own ticket key and
@@ -401,6 +408,8 @@ pub(crate) struct EventLoop {
     precise: PreciseWake,
     stop: Arc<AtomicBool>,
     conns: Slab<Conn>,
+    /// Control connections waiting for their PROXY protocol header.
+    awaiting: proxied::Awaiting,
     next_generation: u64,
     timers: Timers,
     /// How late settle deadlines fired recently (see [`crate::settle`]).
@@ -447,6 +456,7 @@ impl EventLoop {
             precise,
             stop: parts.stop,
             conns: Slab::new(),
+            awaiting: proxied::Awaiting::default(),
             next_generation: 0,
             timers: Timers::default(),
             lateness: crate::settle::Lateness::default(),
@@ -474,10 +484,10 @@ impl EventLoop {
                 let accept = self
                     .accept_retry
                     .map(|at| at.saturating_duration_since(now));
-                match (self.timers.timeout(now), accept) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                [self.timers.timeout(now), accept, self.awaiting.timeout(now)]
+                    .into_iter()
+                    .flatten()
+                    .min()
             } else {
                 Some(Duration::ZERO)
             };
@@ -533,7 +543,10 @@ impl EventLoop {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, implicit),
+                Ok((stream, peer)) if self.config.proxy_protocol => {
+                    self.await_header(stream, peer, implicit);
+                }
+                Ok((stream, peer)) => self.admit(stream, peer, None, implicit),
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => {}
                 Err(e) => {
@@ -567,7 +580,15 @@ impl EventLoop {
         self.accept_failures = 0;
     }
 
-    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, implicit: bool) {
+    /// Admits control connection `stream` from client `peer` (through the
+    /// balancer `via`, see [`proxied`]): limits, then the greeting.
+    fn admit(
+        &mut self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        via: Option<SocketAddr>,
+        implicit: bool,
+    ) {
         if self.conns.len() >= self.config.max_sessions {
             tracing::warn!(%peer, "refused: too many connections");
             // An implicit-TLS client could not read a clear-text 421.
@@ -626,6 +647,7 @@ impl EventLoop {
             generation: self.next_generation,
             stream: Stream::plain(stream),
             peer,
+            via,
             // Implicit TLS: the handshake starts before the banner (which
             // waits in the TLS buffer until it completes).
             start_tls: false,
@@ -657,7 +679,7 @@ impl EventLoop {
         });
         *self.per_ip.entry(block).or_insert(0) += 1;
         self.metrics.set_sessions(self.conns.len());
-        tracing::debug!(%peer, key, "connected");
+        tracing::debug!(%peer, ?via, key, "connected");
         self.touch(key);
         if implicit && !self.start_control_tls(key) {
             return;
@@ -680,6 +702,10 @@ impl EventLoop {
     // ---- readiness events ----
 
     fn on_event(&mut self, token: Token, event: &mio::event::Event) {
+        if let Some(key) = proxied::untoken_header(token) {
+            self.read_header(key, event.is_read_closed() || event.is_error());
+            return;
+        }
         let Some((key, part)) = untoken(token) else {
             return;
         };
@@ -746,6 +772,7 @@ impl EventLoop {
         {
             let _ = self.poll.registry().deregister(&mut l);
         }
+        self.drop_awaiting();
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         tracing::info!(sessions = keys.len(), "shutting down");
         let bye = Reply::new(ReplyCode::SERVICE_NOT_AVAILABLE, "server shutting down");

@@ -7,6 +7,7 @@ impl EventLoop {
 
     pub(super) fn run_timers(&mut self) {
         let now = Instant::now();
+        self.expire_headers(now);
         if self.accept_retry.is_some_and(|at| at <= now) {
             self.accept_retry = None;
             self.accept(false);
