@@ -1,0 +1,217 @@
+//! A real HAProxy in front of `ftpshd --proxy-protocol`, as a deployment
+//! would run it: the control port with `send-proxy` (v1) or
+//! `send-proxy-v2`, and the passive port range relayed as plain TCP to the
+//! same ports of the daemon. Python's ftplib logs in, uploads and
+//! downloads through it from a loopback address of its own (127.0.0.5);
+//! the balancer listens on 127.0.0.2 and reaches the daemon, on 127.0.0.1,
+//! from 127.0.0.1.
+
+use std::fs;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use ftpsh_tests::{assert_same_file, assert_success, run_with_timeout, write_seeded};
+
+use super::*;
+
+/// Where HAProxy listens: the balancer's "public" address.
+const BALANCER: [u8; 4] = [127, 0, 0, 2];
+/// Where the FTP client connects from.
+const CLIENT: &str = "127.0.0.5";
+/// Passive ports relayed.
+const PASSIVE_PORTS: u16 = 4;
+
+/// `haproxy` on PATH (or /usr/sbin, where Debian puts it). Missing: fails
+/// under CI (which installs it, .ci/run), skips loudly elsewhere.
+fn haproxy() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|d| d.join("haproxy"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "haproxy is not installed; CI installs it (bash .ci/run), so this test must not be skipped there"
+        );
+        eprintln!(
+            "\n*** SKIPPED: haproxy is not installed (Debian: apt-get install haproxy) ***\n"
+        );
+    }
+    found
+}
+
+/// A free port on both 127.0.0.1 and the balancer's address.
+fn free_port() -> u16 {
+    for _ in 0..20 {
+        let l = TcpListener::bind(SocketAddr::from((BALANCER, 0))).unwrap();
+        let port = l.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and 127.0.0.2");
+}
+
+/// `PASSIVE_PORTS` consecutive ports free on both addresses (checked, not
+/// reserved: another process could take one before the daemon does, and
+/// the test then fails loudly).
+fn free_range() -> u16 {
+    for _ in 0..50 {
+        let low = free_port();
+        let Some(high) = low.checked_add(PASSIVE_PORTS - 1) else {
+            continue;
+        };
+        let free = (low..=high).all(|p| {
+            TcpListener::bind(SocketAddr::from((BALANCER, p))).is_ok()
+                && TcpListener::bind(("127.0.0.1", p)).is_ok()
+        });
+        if free {
+            return low;
+        }
+    }
+    panic!("no {PASSIVE_PORTS} consecutive free ports");
+}
+
+/// A running HAProxy, stopped by its PID on drop.
+struct Haproxy {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Haproxy {
+    fn start(bin: &Path, dir: &Path, config: &str) -> Self {
+        let cfg = dir.join("haproxy.cfg");
+        fs::write(&cfg, config).unwrap();
+        let log = dir.join("haproxy.log");
+        let child = Command::new(bin)
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&log).unwrap())
+            .stderr(fs::File::create(dir.join("haproxy.err")).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    fn output(&self) -> String {
+        let err = self.log.with_file_name("haproxy.err");
+        format!(
+            "{}{}",
+            fs::read_to_string(&self.log).unwrap_or_default(),
+            fs::read_to_string(err).unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        // By PID: Child::kill signals exactly this process.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn through_haproxy(send_proxy: &str) {
+    let Some(bin) = haproxy() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let xferlog = dir.path().join("xferlog");
+    let low = free_range();
+    let range = format!("{low}-{}", low + PASSIVE_PORTS - 1);
+    let d = daemon(
+        &root,
+        &[
+            "--passive-ports",
+            &range,
+            // No --passive-address 127.0.0.2 here, as a deployment would
+            // give: with it the daemon listens on the wildcard address,
+            // and on one host that collides with HAProxy's own listeners.
+            // ftplib connects to the control connection's host anyway.
+            "--xferlog",
+            xferlog.to_str().unwrap(),
+        ],
+    );
+    let front = free_port();
+    let config = format!(
+        "global\n\
+         \x20   maxconn 100\n\
+         defaults\n\
+         \x20   mode tcp\n\
+         \x20   timeout connect 10s\n\
+         \x20   timeout client 60s\n\
+         \x20   timeout server 60s\n\
+         frontend ftp_control\n\
+         \x20   bind 127.0.0.2:{front}\n\
+         \x20   default_backend ftpshd_control\n\
+         backend ftpshd_control\n\
+         \x20   server ftpshd 127.0.0.1:{port} {send_proxy} source 127.0.0.1\n\
+         frontend ftp_passive\n\
+         \x20   bind 127.0.0.2:{range}\n\
+         \x20   default_backend ftpshd_passive\n\
+         backend ftpshd_passive\n\
+         \x20   # no port: the one the client connected to\n\
+         \x20   server ftpshd 127.0.0.1 source 127.0.0.1\n",
+        port = d.addr.port(),
+    );
+    let ha = Haproxy::start(&bin, dir.path(), &config);
+    let front_addr = SocketAddr::from((BALANCER, front));
+    let ready = wait_until(Duration::from_secs(30), || {
+        let Ok(mut s) = TcpStream::connect_timeout(&front_addr, Duration::from_secs(2)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = [0u8; 3];
+        s.read_exact(&mut buf).is_ok() && &buf == b"220"
+    });
+    assert!(ready, "no greeting through haproxy: {}", ha.output());
+
+    let work = tempfile::tempdir().unwrap();
+    write_seeded(&work.path().join("up.bin"), 12, (1 << 20) + 3);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/proxied_session.py");
+    let out = run_with_timeout(
+        Command::new(ftpsh_tests::require_tool("python3"))
+            .arg(&script)
+            .arg("127.0.0.2")
+            .arg(front.to_string())
+            .arg(CLIENT)
+            .arg("alice")
+            .arg("secret")
+            .arg(work.path()),
+        Duration::from_secs(120),
+    );
+    let stdout = assert_success("python3 proxied_session.py", &out);
+    assert!(stdout.contains("proxied session ok"), "{stdout}");
+    // The daemon saw the client's address, not the balancer's.
+    assert!(
+        stdout.contains(&format!("STAT: connected from {CLIENT}:")),
+        "{stdout}"
+    );
+    assert_same_file(&work.path().join("up.bin"), &root.join("up.bin"));
+    assert_same_file(&work.path().join("up.bin"), &work.path().join("back.bin"));
+    assert!(
+        wait_until(Duration::from_secs(10), || fs::read_to_string(&xferlog)
+            .is_ok_and(
+                |l| l.lines().count() == 2 && l.contains(&format!(" {CLIENT} "))
+            )),
+        "xferlog: {:?}",
+        fs::read_to_string(&xferlog)
+    );
+    drop(ha);
+}
+
+#[test]
+fn haproxy_send_proxy_v1_full_session() {
+    through_haproxy("send-proxy");
+}
+
+#[test]
+fn haproxy_send_proxy_v2_full_session() {
+    through_haproxy("send-proxy-v2");
+}
