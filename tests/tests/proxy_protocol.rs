@@ -321,3 +321,67 @@ fn per_address_limit_and_lockout_count_the_header_address() {
         c.reply().code == 220
     }));
 }
+
+#[test]
+fn implicit_tls_listener_reads_the_header_before_the_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let pem = dir.path().join("keycert.pem");
+    std::fs::write(
+        &pem,
+        format!("{}{}", cert.cert.pem(), cert.signing_key.serialize_pem()),
+    )
+    .unwrap();
+    let mut d = daemon(
+        dir.path(),
+        &[
+            "--tls-cert",
+            pem.to_str().unwrap(),
+            "--implicit-tls-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let line = d.line_matching(|l| l.starts_with("ftpshd listening for implicit TLS on "));
+    let implicit: SocketAddr = line
+        .trim_start_matches("ftpshd listening for implicit TLS on ")
+        .trim()
+        .parse()
+        .unwrap();
+    let mut socket = TcpStream::connect_timeout(&implicit, IO_TIMEOUT).unwrap();
+    socket
+        .write_all(&v2(1, sa("192.0.2.9:5000"), sa("192.0.2.1:990")))
+        .unwrap();
+    let config = ftpsh_tests::ftps::client_config(&pem);
+    let mut c = ftpsh_tests::ftps::TlsControl::over(socket, config);
+    assert_eq!(c.try_reply().unwrap().code, 220);
+    c.cmd("USER alice", 331);
+    c.cmd("PASS secret", 230);
+    let r = c.cmd("STAT", 211);
+    assert!(
+        r.text.contains("connected from 192.0.2.9:5000"),
+        "{}",
+        r.text
+    );
+}
+
+#[test]
+fn the_config_file_key_turns_it_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ftpshd.toml");
+    std::fs::write(&config, "proxy_protocol = true\ndata_timeout = 2\n").unwrap();
+    let d = Ftpshd::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--root",
+        dir.path().to_str().unwrap(),
+        "--user",
+        "alice:secret",
+    ]);
+    let mut plain = TcpStream::connect_timeout(&d.addr, IO_TIMEOUT).unwrap();
+    plain.write_all(b"USER alice\r\n").unwrap();
+    assert!(read_to_close(&mut plain).is_empty());
+    let mut c = proxied(&d, &v1(sa("192.0.2.7:1"), sa("192.0.2.1:21")), 64);
+    c.expect(220);
+}
