@@ -115,29 +115,96 @@ impl Drop for Haproxy {
     }
 }
 
-fn through_haproxy(send_proxy: &str) {
-    let Some(bin) = haproxy() else {
-        return;
-    };
+/// ftpshd behind a running HAProxy.
+struct Balanced {
+    dir: tempfile::TempDir,
+    /// The daemon (kept running until dropped).
+    _daemon: Ftpshd,
+    /// Stopped (by PID) when this is dropped.
+    _haproxy: Haproxy,
+    /// HAProxy's control-connection port on [`BALANCER`].
+    front: u16,
+}
+
+impl Balanced {
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn xferlog(&self) -> PathBuf {
+        self.dir.path().join("xferlog")
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.path().join("keycert.pem")
+    }
+
+    /// Waits until the transfer log has `lines` lines, all naming [`CLIENT`].
+    fn assert_xferlog(&self, lines: usize) {
+        let xferlog = self.xferlog();
+        assert!(
+            wait_until(Duration::from_secs(10), || fs::read_to_string(&xferlog)
+                .is_ok_and(|l| l.lines().count() == lines
+                    && l.lines().all(|l| l.contains(&format!(" {CLIENT} "))))),
+            "xferlog: {:?}",
+            fs::read_to_string(&xferlog)
+        );
+    }
+}
+
+/// Starts ftpshd and, in front of it, HAProxy with `send_proxy` to its
+/// control listener, or with `implicit` to its implicit-TLS listener (a
+/// certificate for 127.0.0.2 is made); `None` when haproxy is missing
+/// outside CI.
+fn behind_haproxy(send_proxy: &str, implicit: bool) -> Option<Balanced> {
+    let bin = haproxy()?;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     fs::create_dir(&root).unwrap();
     let xferlog = dir.path().join("xferlog");
+    let pem = dir.path().join("keycert.pem");
     let low = free_range();
     let range = format!("{low}-{}", low + PASSIVE_PORTS - 1);
-    let d = daemon(
-        &root,
-        &[
-            "--passive-ports",
-            &range,
-            // No --passive-address 127.0.0.2 here, as a deployment would
-            // give: with it the daemon listens on the wildcard address,
-            // and on one host that collides with HAProxy's own listeners.
-            // ftplib connects to the control connection's host anyway.
-            "--xferlog",
-            xferlog.to_str().unwrap(),
-        ],
-    );
+    let mut args = vec![
+        "--passive-ports".to_owned(),
+        range.clone(),
+        // No --passive-address 127.0.0.2 here, as a deployment would give:
+        // with it the daemon listens on the wildcard address, and on one
+        // host that collides with HAProxy's own listeners. ftplib and
+        // curl connect to the control connection's host anyway.
+        "--xferlog".to_owned(),
+        xferlog.to_str().unwrap().to_owned(),
+    ];
+    if implicit {
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.2".to_owned(),
+        ])
+        .unwrap();
+        fs::write(
+            &pem,
+            format!("{}{}", cert.cert.pem(), cert.signing_key.serialize_pem()),
+        )
+        .unwrap();
+        args.extend(
+            [
+                "--tls-cert",
+                pem.to_str().unwrap(),
+                "--implicit-tls-listen",
+                "127.0.0.1:0",
+            ]
+            .map(str::to_owned),
+        );
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = daemon(&root, &args);
+    let port = if implicit {
+        let line = d.line_matching(|l| l.starts_with("ftpshd listening for implicit TLS on "));
+        let addr: SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+        addr.port()
+    } else {
+        d.addr.port()
+    };
     let front = free_port();
     let config = format!(
         "global\n\
@@ -158,20 +225,34 @@ fn through_haproxy(send_proxy: &str) {
          backend ftpshd_passive\n\
          \x20   # no port: the one the client connected to\n\
          \x20   server ftpshd 127.0.0.1 source 127.0.0.1\n",
-        port = d.addr.port(),
     );
-    let ha = Haproxy::start(&bin, dir.path(), &config);
+    let haproxy = Haproxy::start(&bin, dir.path(), &config);
     let front_addr = SocketAddr::from((BALANCER, front));
     let ready = wait_until(Duration::from_secs(30), || {
         let Ok(mut s) = TcpStream::connect_timeout(&front_addr, Duration::from_secs(2)) else {
             return false;
         };
+        if implicit {
+            // The greeting is behind a handshake: listening is enough.
+            return true;
+        }
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
         let mut buf = [0u8; 3];
         s.read_exact(&mut buf).is_ok() && &buf == b"220"
     });
-    assert!(ready, "no greeting through haproxy: {}", ha.output());
+    assert!(ready, "haproxy did not come up: {}", haproxy.output());
+    Some(Balanced {
+        dir,
+        _daemon: d,
+        _haproxy: haproxy,
+        front,
+    })
+}
 
+fn ftplib_through_haproxy(send_proxy: &str) {
+    let Some(b) = behind_haproxy(send_proxy, false) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     write_seeded(&work.path().join("up.bin"), 12, (1 << 20) + 3);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/proxied_session.py");
@@ -179,7 +260,7 @@ fn through_haproxy(send_proxy: &str) {
         Command::new(ftpsh_tests::require_tool("python3"))
             .arg(&script)
             .arg("127.0.0.2")
-            .arg(front.to_string())
+            .arg(b.front.to_string())
             .arg(CLIENT)
             .arg("alice")
             .arg("secret")
@@ -193,25 +274,38 @@ fn through_haproxy(send_proxy: &str) {
         stdout.contains(&format!("STAT: connected from {CLIENT}:")),
         "{stdout}"
     );
-    assert_same_file(&work.path().join("up.bin"), &root.join("up.bin"));
+    assert_same_file(&work.path().join("up.bin"), &b.root().join("up.bin"));
     assert_same_file(&work.path().join("up.bin"), &work.path().join("back.bin"));
-    assert!(
-        wait_until(Duration::from_secs(10), || fs::read_to_string(&xferlog)
-            .is_ok_and(
-                |l| l.lines().count() == 2 && l.contains(&format!(" {CLIENT} "))
-            )),
-        "xferlog: {:?}",
-        fs::read_to_string(&xferlog)
-    );
-    drop(ha);
+    b.assert_xferlog(2);
 }
 
 #[test]
 fn haproxy_send_proxy_v1_full_session() {
-    through_haproxy("send-proxy");
+    ftplib_through_haproxy("send-proxy");
 }
 
 #[test]
 fn haproxy_send_proxy_v2_full_session() {
-    through_haproxy("send-proxy-v2");
+    ftplib_through_haproxy("send-proxy-v2");
+}
+
+#[test]
+fn haproxy_send_proxy_v2_implicit_ftps_with_curl() {
+    let Some(b) = behind_haproxy("send-proxy-v2", true) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let up = work.path().join("up.bin");
+    let back = work.path().join("back.bin");
+    write_seeded(&up, 13, (1 << 20) + 5);
+    let url = format!("ftps://alice:secret@127.0.0.2:{}/up.bin", b.front);
+    let cert = b.cert();
+    let common = ["--cacert", cert.to_str().unwrap(), "--interface", CLIENT];
+    let out = ftpsh_tests::curl(&[&common[..], &["-T", up.to_str().unwrap(), &url]].concat());
+    assert_success("curl upload", &out);
+    let out = ftpsh_tests::curl(&[&common[..], &["-o", back.to_str().unwrap(), &url]].concat());
+    assert_success("curl download", &out);
+    assert_same_file(&up, &b.root().join("up.bin"));
+    assert_same_file(&up, &back);
+    b.assert_xferlog(2);
 }
