@@ -3,7 +3,9 @@
 //! connection.
 //!
 //! Connections live in a [`Slab`]; a connection's control socket, passive
-//! listener and data connection get tokens `4 * key + part`. Each connection
+//! listener and data connection get tokens `8 * key + part` (a control
+//! connection still waiting for its PROXY protocol header, in a slab of its
+//! own, gets `8 * key + 4`: see [`proxied`]). Each connection
 //! also has a generation number, carried by worker jobs, timers and the ready
 //! list, so that anything arriving for a connection that has since closed
 //! (and whose slab key may be reused) is dropped.
@@ -78,18 +80,22 @@ enum Part {
     Bridge = 3,
 }
 
+/// Tokens per slab key: the [`Part`]s, then [`proxied::header_token`].
+const TOKENS_PER_KEY: usize = 8;
+
 fn token(key: usize, part: Part) -> Token {
-    Token(key * 4 + part as usize)
+    Token(key * TOKENS_PER_KEY + part as usize)
 }
 
 fn untoken(token: Token) -> Option<(usize, Part)> {
-    let part = match token.0 % 4 {
+    let part = match token.0 % TOKENS_PER_KEY {
         0 => Part::Control,
         1 => Part::Passive,
         2 => Part::Data,
-        _ => Part::Bridge,
+        3 => Part::Bridge,
+        _ => return None,
     };
-    Some((token.0 / 4, part))
+    Some((token.0 / TOKENS_PER_KEY, part))
 }
 
 fn would_block(e: &io::Error) -> bool {

@@ -20,15 +20,19 @@ use crate::proxy_protocol::{self, MAX_HEADER};
 /// A balancer sends it at once, with the connection.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The token of a waiting connection (the fourth part of a key).
+/// The token of a waiting connection: after the [`Part`]s of the same key
+/// (in the other slab).
 pub(super) fn header_token(key: usize) -> Token {
-    Token(key * 4 + 3)
+    Token(key * TOKENS_PER_KEY + HEADER_PART)
 }
 
 /// The key of a waiting connection's token, if it is one.
 pub(super) fn untoken_header(token: Token) -> Option<usize> {
-    (token.0 % 4 == 3).then_some(token.0 / 4)
+    (token.0 % TOKENS_PER_KEY == HEADER_PART).then_some(token.0 / TOKENS_PER_KEY)
 }
+
+/// Where [`header_token`]s sit among a key's tokens.
+const HEADER_PART: usize = 4;
 
 /// Connections waiting for their header.
 #[derive(Default)]
@@ -192,5 +196,24 @@ impl EventLoop {
             let _ = self.poll.registry().deregister(&mut w.stream);
         }
         self.awaiting.deadlines.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A waiting connection's token is never a connection part's (the two
+    /// live in different slabs whose keys overlap), nor the other way.
+    #[test]
+    fn header_tokens_are_their_own() {
+        for key in [0, 1, 2, 3, 4, 7, 8, 1000, 123_457] {
+            assert_eq!(untoken_header(header_token(key)), Some(key));
+            assert_eq!(untoken(header_token(key)), None);
+            for part in [Part::Control, Part::Passive, Part::Data, Part::Bridge] {
+                assert_eq!(untoken_header(token(key, part)), None, "{part:?}");
+                assert_eq!(untoken(token(key, part)), Some((key, part)));
+            }
+        }
     }
 }
