@@ -129,14 +129,15 @@ fn passive_address_is_announced_and_curl_transfers_through_it() {
     // EPSV carries no address and is unaffected.
     c.cmd("EPSV", 229);
 
-    // curl with PASV only, using the address in the reply (by default curl
-    // ignores it and reuses the control connection's).
+    // The listener is bound where the control connection arrived, which
+    // is where a NAT in front delivers the data connections too. curl
+    // with PASV only, connecting there (its default: it ignores the
+    // address in the reply) gets the file.
     let work = tempfile::tempdir().unwrap();
     let got = work.path().join("p.bin");
     let out = curl(&[
         "-v",
         "--disable-epsv",
-        "--no-ftp-skip-pasv-ip",
         "-o",
         got.to_str().unwrap(),
         &d.url("alice:alice-pw", "p.bin"),
@@ -144,10 +145,6 @@ fn passive_address_is_announced_and_curl_transfers_through_it() {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_success("curl via passive_address", &out);
     assert!(err.contains("127,0,0,2"), "{err}");
-    assert!(
-        err.contains("127.0.0.2"),
-        "curl did not connect there: {err}"
-    );
     assert!(fs::read(&got).unwrap() == content);
 }
 

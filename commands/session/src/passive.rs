@@ -3,7 +3,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 
 use ftpsh_core::{Command, Outcome, Reply, ReplyCode, Request, Session, VerbSpec};
@@ -116,9 +116,12 @@ fn pasv(session: &Session) -> Outcome {
         }
         ip
     });
-    let (ip, bind) = match (masquerade, local) {
-        (Some(ip), _) => (ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        (None, Some(ip)) => (ip, session.local.ip()),
+    // The listener is bound to the address the control connection reached
+    // either way: behind NAT that is where the data connections arrive too,
+    // and on a host shared with the balancer (deploy/cluster) a wildcard
+    // bind would take the balancer's ports on its own address.
+    let ip = match (masquerade, local) {
+        (Some(ip), _) | (None, Some(ip)) => ip,
         (None, None) => {
             return Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
@@ -127,7 +130,7 @@ fn pasv(session: &Session) -> Outcome {
             .into();
         }
     };
-    listen(session, bind, |port| {
+    listen(session, session.local.ip(), |port| {
         let [h1, h2, h3, h4] = ip.octets();
         let [p1, p2] = port.to_be_bytes();
         Reply::new(
@@ -334,10 +337,10 @@ mod tests {
             panic!("PASV failed");
         };
         assert!(reply.text().contains("(127,0,0,2,"), "{}", reply.text());
+        // Bound where the control connection arrived, not on every
+        // address.
         let addr = listener.local_addr().unwrap();
-        assert!(addr.ip().is_unspecified(), "{addr}");
-        // The announced address reaches the listener.
-        TcpStream::connect(("127.0.0.2", addr.port())).unwrap();
+        assert_eq!(addr.ip(), t.session.local.ip());
         let Outcome::Passive { listener, reply } = t.run("EPSV") else {
             panic!("EPSV failed");
         };
