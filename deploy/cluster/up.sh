@@ -123,6 +123,9 @@ host, low, high = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for port in range(low, high + 1):
     for h in (host, "0.0.0.0"):
         s = socket.socket()
+        # As the listeners will: a TIME_WAIT left by an earlier run is no
+        # obstacle, a listener is.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((h, port))
         except OSError:
@@ -366,6 +369,9 @@ start haproxy "$HAPROXY" -db -f "$CLUSTER_DIR/haproxy.cfg"
         printf 'FTPSHD_%d_PASSIVE=%s\n' "$n" "${PASSIVE_RANGES[$((n - 1))]}"
     done
     printf 'FTP_USER=%s\nFTP_PASSWORD=%s\n' "$FTP_USER" "$FTP_PASSWORD"
+    # 1 when the instances take only connections that begin with a PROXY
+    # header (the balancer's), 0 in the FTPSH_CLUSTER_LOCAL dev mode.
+    printf 'PROXY_PROTOCOL=%s\n' "$([ "$LOCAL" = 1 ] && echo 0 || echo 1)"
     printf 'MASTER=%s:%s\nFILER=%s:%s\nS3=%s:%s\n' "$BIND" "$MASTER_PORT" "$BIND" "$FILER_PORT" "$BIND" "$S3_PORT"
     for n in 1 2 3; do printf 'VOLUME_%d=%s:%s\n' "$n" "$BIND" "${VOLUME_PORTS[$(((n - 1) * 2))]}"; done
     printf 'STORAGE=%s\nBUCKET=%s\nPREFIX=%s\n' "$STORAGE" "$BUCKET" "$PREFIX"
@@ -374,17 +380,23 @@ start haproxy "$HAPROXY" -db -f "$CLUSTER_DIR/haproxy.cfg"
 
 # ---- the whole path: FTP through the balancer ----
 
-# ftp_list ADDR: login and a directory listing (EPSV data connection).
-ftp_list() { curl -fsS --max-time 10 "ftp://$FTP_USER:$FTP_PASSWORD@$1/"; }
-for ((n = 1; n <= ${#INSTANCE_ADDRS[@]}; n++)); do
-    wait_for "ftpshd-$n" "FTP login and listing on its own port" \
-        ftp_list "${INSTANCE_ADDRS[$((n - 1))]}:${FTPSHD_PORTS[$((n - 1))]}"
-done
-# Round robin: as many sessions as instances reach each of them once.
-for ((n = 1; n <= ${#INSTANCE_ADDRS[@]}; n++)); do
-    wait_for haproxy "FTP login and listing through 127.0.0.1:$BALANCER_PORT" \
-        ftp_list "$BIND:$BALANCER_PORT"
-done
+# Logins and directory listings (EPSV data connections) through the
+# balancer until every instance has answered one (its name is its 220
+# greeting), at most WAIT seconds. The instances are not asked directly:
+# with the PROXY protocol on, they take only connections that begin with
+# its header (the balancer's health checks send one and expect 220).
+seen=" "
+seen_all() {
+    local banner
+    banner="$(curl -sS -v --max-time 10 "ftp://$FTP_USER:$FTP_PASSWORD@$BIND:$BALANCER_PORT/" 2>&1 >/dev/null \
+        | sed -n 's/^< 220 \(ftpshd-[0-9]*\).*/\1/p')" || return 1
+    [ -n "$banner" ] || return 1
+    case "$seen" in *" $banner "*) ;; *) seen="$seen$banner " ;; esac
+    for ((n = 1; n <= ${#INSTANCE_ADDRS[@]}; n++)); do
+        case "$seen" in *" ftpshd-$n "*) ;; *) return 1 ;; esac
+    done
+}
+wait_for haproxy "FTP login and listing through $BIND:$BALANCER_PORT reaching every ftpshd" seen_all
 
 started=1
 say "cluster up in $CLUSTER_DIR (ports in $CLUSTER_DIR/ports.env; stop with $here/down.sh)"
