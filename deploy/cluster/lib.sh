@@ -3,6 +3,9 @@
 # layout and stopping processes by the PIDs in their pidfiles.
 
 CLUSTER_DIR="${FTPSH_CLUSTER_DIR:-/tmp/ftpsh-cluster}"
+# Absolute: the processes' command lines name it (see pid_of).
+case "$CLUSTER_DIR" in /*) ;; *) CLUSTER_DIR="$PWD/$CLUSTER_DIR" ;; esac
+CLUSTER_DIR="${CLUSTER_DIR%/}"
 PID_DIR="$CLUSTER_DIR/pids"
 # shellcheck disable=SC2034 # used by up.sh
 LOG_DIR="$CLUSTER_DIR/logs"
@@ -14,15 +17,16 @@ STOP_GRACE="${FTPSH_CLUSTER_STOP_GRACE:-10}"
 say() { printf '%s\n' "$*" >&2; }
 
 # pid_of NAME: the PID in pids/NAME.pid if that process is alive and is
-# ours (its command line names the state directory, so a PID the kernel
-# gave to another process since is never signalled); nothing otherwise.
+# ours (its command line names a path in the state directory, so a PID
+# the kernel gave to another process since is never signalled); nothing
+# otherwise.
 pid_of() {
     local file="$PID_DIR/$1.pid" pid
     [ -f "$file" ] || return 0
     pid="$(cat "$file")"
     case "$pid" in '' | *[!0-9]*) return 0 ;; esac
     [ -r "/proc/$pid/cmdline" ] || return 0
-    if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$CLUSTER_DIR"; then
+    if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$CLUSTER_DIR/"; then
         printf '%s\n' "$pid"
     fi
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Starts a scale-out ftpsh cluster on this host, on loopback addresses only:
 # SeaweedFS (1 master, 3 volume servers, a filer with its S3 gateway, one
 # bucket), two ftpshd instances serving that bucket, and HAProxy balancing
@@ -12,7 +13,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-# shellcheck source=deploy/cluster/lib.sh
+# shellcheck source=lib.sh
 . "$here/lib.sh"
 
 BIND=127.0.0.1
@@ -179,12 +180,20 @@ done
 # ---- starting and waiting ----
 
 # start NAME CMD...: runs CMD in the background, output to logs/NAME.log,
-# its PID to pids/NAME.pid.
+# its PID to pids/NAME.pid. Returns once the forked shell has become CMD
+# (its command line names the state directory, as pid_of requires), or
+# CMD has already exited (wait_for then reports it).
 start() {
-    local name="$1"
+    local name="$1" pid i
     shift
     "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
-    printf '%s\n' "$!" >"$PID_DIR/$name.pid"
+    pid=$!
+    printf '%s\n' "$pid" >"$PID_DIR/$name.pid"
+    for ((i = 0; i < 100; i++)); do
+        [ -z "$(pid_of "$name")" ] || return 0
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.02
+    done
 }
 
 # wait_for NAME WHAT CMD...: retries CMD (quietly) every 0.2 s for at most
@@ -320,9 +329,11 @@ defaults
     timeout connect 5s
     timeout client 10m
     timeout server 10m
-    # A connection refused by a stopped instance is retried on the other.
+    # A connection refused by a stopped instance is retried at once on
+    # another (every retry may change server), before the health checks
+    # mark it down.
     retries 3
-    option redispatch
+    option redispatch 1
 
 # FTP control connections, spread over the instances. The PROXY v2 header
 # tells each instance the client's address; health checks send it too and

@@ -298,8 +298,8 @@ fn lftp(cluster: &Cluster, addr: SocketAddr, commands: &str) -> String {
     assert_success(&format!("lftp -c {script:?}"), &out)
 }
 
-/// 20 control connections through the balancer, all open at once; returns
-/// how many got each greeting.
+/// `clients` logged-in control connections through the balancer, all open
+/// at once; returns how many got each greeting (each instance's name).
 fn greetings(cluster: &Cluster, clients: usize) -> HashMap<String, usize> {
     let mut sessions = Vec::new();
     let mut count = HashMap::new();
@@ -372,7 +372,18 @@ fn cluster_serves_one_bucket_through_the_balancer_and_survives_crashes() {
         &cluster.url(bal, "victim.bin"),
     ]);
     killed_mid_stor(&cluster, "victim.bin");
-    cluster.assert_on_every_instance("victim.bin", &old);
+    for n in [1, 2] {
+        let got = cluster.retr(cluster.instance(n), "victim.bin");
+        if let Err(diff) = compare_streams(&old[..], &got[..]) {
+            panic!(
+                "victim.bin from ftpshd-{n} is not the object from before the killed STOR \
+                 ({diff}): the killed upload was committed. ftpshd drops it when the control \
+                 connection ends within a short window after the data connection \
+                 (daemon/src/settle.rs); through a TCP proxy the two ends can arrive further \
+                 apart"
+            );
+        }
+    }
 
     // 4. One volume server crashes: every object is still read (each
     //    volume has a replica on another server).
