@@ -136,20 +136,21 @@ for port in range(low, high + 1):
 EOF
 }
 
-# port_or_free VAR: the port in env var VAR (checked free), else a free one.
+# port_or_free OUT VAR: sets OUT to the port in env var VAR (checked
+# free), else to a free one.
 port_or_free() {
-    local want="${!1:-}"
+    local want="${!2:-}"
     if [ -n "$want" ]; then
-        all_free "$BIND" "$want" "$want" || failed "port $want ($1) is in use"
-        printf '%s\n' "$want"
+        all_free "$BIND" "$want" "$want" || failed "port $want ($2) is in use"
     else
-        free_ports 1
+        want="$(free_ports 1)"
     fi
+    printf -v "$1" '%s' "$want"
 }
 
-BALANCER_PORT="$(port_or_free FTPSH_CLUSTER_BALANCER_PORT)"
-S3_PORT="$(port_or_free FTPSH_CLUSTER_S3_PORT)"
-MASTER_PORT="$(port_or_free FTPSH_CLUSTER_MASTER_PORT)"
+port_or_free BALANCER_PORT FTPSH_CLUSTER_BALANCER_PORT
+port_or_free S3_PORT FTPSH_CLUSTER_S3_PORT
+port_or_free MASTER_PORT FTPSH_CLUSTER_MASTER_PORT
 read -r MASTER_GRPC FILER_PORT FILER_GRPC S3_GRPC <<<"$(free_ports 4)"
 read -r -a VOLUME_PORTS <<<"$(free_ports 6)"
 read -r -a FTPSHD_PORTS <<<"$(free_ports "${#INSTANCE_ADDRS[@]}")"
