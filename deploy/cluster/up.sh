@@ -32,9 +32,9 @@ FTP_PASSWORD="${FTPSH_CLUSTER_FTP_PASSWORD:-secret}"
 REPLICATION="${FTPSH_CLUSTER_REPLICATION:-001}"
 # Seconds to wait for each piece to answer.
 WAIT="${FTPSH_CLUSTER_WAIT:-60}"
-# Dev knob: FTPSH_CLUSTER_LOCAL=1 runs ftpshd on a shared local --root and
-# without the PROXY protocol (for ftpshd builds without --storage s3:// and
-# --proxy-protocol). SeaweedFS is still started and checked.
+# Dev knob: FTPSH_CLUSTER_LOCAL=1 runs both ftpshd on one shared local
+# --root instead of the S3 bucket (for ftpshd builds without --storage
+# s3://). SeaweedFS is still started and checked.
 LOCAL="${FTPSH_CLUSTER_LOCAL:-0}"
 
 started=0
@@ -298,11 +298,11 @@ for ((n = 1; n <= ${#INSTANCE_ADDRS[@]}; n++)); do
         mkdir -p "$DATA_DIR/ftp-root"
         backend=(--root "$DATA_DIR/ftp-root")
     else
-        backend=(--storage "$STORAGE" --proxy-protocol)
+        backend=(--storage "$STORAGE")
     fi
     say "$name on $addr, passive ports ${PASSIVE_RANGES[$((n - 1))]}"
     AWS_ACCESS_KEY_ID="$ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$SECRET_KEY" RUST_LOG=info \
-        start "$name" "$FTPSHD" --listen "$addr" "${backend[@]}" \
+        start "$name" "$FTPSHD" --listen "$addr" "${backend[@]}" --proxy-protocol \
         --user "$FTP_USER:$FTP_PASSWORD" "${allow_root[@]}" \
         --passive-ports "${PASSIVE_RANGES[$((n - 1))]}" --passive-address "$BIND" \
         --banner "$name" --xferlog "$LOG_DIR/$name.xferlog"
@@ -313,8 +313,6 @@ done
 
 # ---- HAProxy ----
 
-proxy=" send-proxy-v2 check-send-proxy"
-[ "$LOCAL" != 1 ] || proxy=""
 {
     cat <<EOF
 # Written by deploy/cluster/up.sh; HAProxy runs in the foreground (-db)
@@ -351,8 +349,8 @@ backend ftpshd_control
     tcp-check expect rstring ^221
 EOF
     for ((n = 1; n <= ${#INSTANCE_ADDRS[@]}; n++)); do
-        printf '    server ftpshd-%d %s:%s check inter 1s fall 2 rise 1%s\n' \
-            "$n" "${INSTANCE_ADDRS[$((n - 1))]}" "${FTPSHD_PORTS[$((n - 1))]}" "$proxy"
+        printf '    server ftpshd-%d %s:%s check inter 1s fall 2 rise 1 send-proxy-v2 check-send-proxy\n' \
+            "$n" "${INSTANCE_ADDRS[$((n - 1))]}" "${FTPSHD_PORTS[$((n - 1))]}"
     done
     for ((n = 1; n <= ${#INSTANCE_ADDRS[@]}; n++)); do
         cat <<EOF
@@ -381,9 +379,6 @@ start haproxy "$HAPROXY" -db -f "$CLUSTER_DIR/haproxy.cfg"
         printf 'FTPSHD_%d_PASSIVE=%s\n' "$n" "${PASSIVE_RANGES[$((n - 1))]}"
     done
     printf 'FTP_USER=%s\nFTP_PASSWORD=%s\n' "$FTP_USER" "$FTP_PASSWORD"
-    # 1 when the instances take only connections that begin with a PROXY
-    # header (the balancer's), 0 in the FTPSH_CLUSTER_LOCAL dev mode.
-    printf 'PROXY_PROTOCOL=%s\n' "$([ "$LOCAL" = 1 ] && echo 0 || echo 1)"
     printf 'MASTER=%s:%s\nFILER=%s:%s\nS3=%s:%s\n' "$BIND" "$MASTER_PORT" "$BIND" "$FILER_PORT" "$BIND" "$S3_PORT"
     for n in 1 2 3; do printf 'VOLUME_%d=%s:%s\n' "$n" "$BIND" "${VOLUME_PORTS[$(((n - 1) * 2))]}"; done
     printf 'STORAGE=%s\nBUCKET=%s\nPREFIX=%s\n' "$STORAGE" "$BUCKET" "$PREFIX"

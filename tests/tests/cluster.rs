@@ -140,11 +140,10 @@ impl Cluster {
 
     /// A logged-in control connection to `addr`; the 220 greeting's text is
     /// returned too. To an instance directly, it first sends the PROXY v1
-    /// header the instance expects from the balancer (unless the dev mode
-    /// runs the instances without the PROXY protocol).
+    /// header the instance (`--proxy-protocol`) expects from the balancer.
     fn login(&self, addr: SocketAddr) -> (RawControl, String) {
         let mut c = RawControl::connect(addr);
-        if addr != self.balancer && self.get("PROXY_PROTOCOL") == "1" {
+        if addr != self.balancer {
             c.send_raw(
                 format!(
                     "PROXY TCP4 127.0.0.1 {} 40000 {}\r\n",
