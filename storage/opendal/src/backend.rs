@@ -30,6 +30,7 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
         // Err means another provider is installed already: keep it.
         let _ = rustls::crypto::ring::default_provider().install_default();
         opendal::install_default();
+        install_http_client();
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(RUNTIME_WORKERS)
             .thread_name("ftpsh-opendal")
@@ -37,6 +38,22 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
             .build()
             .unwrap_or_else(|e| panic!("cannot start the object-store runtime: {e}"))
     })
+}
+
+/// How long a TCP connection to the endpoint may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// OpenDAL's HTTP transport: reqwest over rustls (with the process's
+/// crypto provider), connections that give up after [`CONNECT_TIMEOUT`].
+fn install_http_client() {
+    let client = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_keepalive(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build the HTTP client: {e}"));
+    opendal::HttpTransporter::install_default(
+        opendal_http_transport_reqwest::ReqwestTransport::new(client),
+    );
 }
 
 /// What the sessions of one back-end share.

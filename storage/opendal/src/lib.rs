@@ -89,6 +89,9 @@ mod storage;
 mod upload;
 mod uri;
 
+#[cfg(test)]
+mod tests;
+
 #[cfg(feature = "testing")]
 pub mod testing;
 
