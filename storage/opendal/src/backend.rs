@@ -10,7 +10,7 @@ use futures_util::StreamExt as _;
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, short_reason};
+use crate::error::{Error, service_code, short_reason};
 use crate::storage::OpendalStorage;
 use crate::uri;
 
@@ -113,12 +113,13 @@ impl OpendalBackend {
     pub fn from_uri(uri: &str) -> Result<Self, Error> {
         let parsed = uri::parse(uri)?;
         runtime();
-        let op = opendal::Operator::via_iter(&parsed.scheme, parsed.options.clone()).map_err(
-            |e| Error::Config {
-                storage: parsed.describe.clone(),
-                reason: short_reason(&e),
-            },
-        )?;
+        let op =
+            opendal::Operator::via_iter(&parsed.scheme, parsed.options.clone()).map_err(|e| {
+                Error::Config {
+                    storage: parsed.describe.clone(),
+                    reason: short_reason(&e),
+                }
+            })?;
         let mut backend = Self::from_operator(op, parsed.describe);
         backend.bucket = parsed.bucket;
         Ok(backend)
@@ -190,6 +191,12 @@ impl OpendalBackend {
             Ok(Err(e)) => e,
         };
         let reason = short_reason(&err);
+        if service_code(&err) == Some("NoSuchBucket") {
+            return Err(Error::NoBucket {
+                storage,
+                bucket: self.bucket.clone().unwrap_or_else(|| "?".to_owned()),
+            });
+        }
         Err(match err.kind() {
             opendal::ErrorKind::NotFound => Error::NoBucket {
                 storage,

@@ -63,17 +63,35 @@ pub enum Error {
     },
 }
 
+/// The value of `field: "…"` in a service error's debug text (OpenDAL
+/// gives S3's errors as `S3Error { code: "NoSuchBucket", message: "…" }`).
+fn quoted_field<'a>(text: &'a str, field: &str) -> Option<&'a str> {
+    let start = text.find(&format!("{field}: \""))? + field.len() + 3;
+    let len = text[start..].find('"')?;
+    Some(&text[start..start + len])
+}
+
+/// The S3 error code in `err` (`NoSuchBucket`, `AccessDenied`...), if any.
+pub(crate) fn service_code(err: &opendal::Error) -> Option<&str> {
+    quoted_field(err.message(), "code")
+}
+
 /// The innermost cause of `err`, one line: `connection refused` rather
-/// than OpenDAL's whole context.
+/// than OpenDAL's whole context; `NoSuchBucket: The specified bucket does
+/// not exist` rather than the service error's debug text.
 pub(crate) fn short_reason(err: &opendal::Error) -> String {
     let mut cause: &dyn std::error::Error = err;
     while let Some(next) = cause.source() {
         cause = next;
     }
+    let message = match (service_code(err), quoted_field(err.message(), "message")) {
+        (Some(code), Some(text)) => format!("{code}: {text}"),
+        _ => err.message().to_owned(),
+    };
     let text = if std::ptr::addr_eq(cause, err as &dyn std::error::Error) {
-        err.message().to_owned()
+        message
     } else {
-        format!("{}: {}", err.message(), cause)
+        format!("{message}: {cause}")
     };
     let line = text.lines().next().unwrap_or_default().trim();
     let mut line = line.to_owned();
@@ -161,5 +179,14 @@ mod tests {
             "boom\nsecond line",
         )));
         assert_eq!(wrapped.to_string(), "object store error: boom");
+        let s3 = opendal::Error::new(
+            K::ConfigInvalid,
+            r#"S3Error { code: "NoSuchBucket", message: "The specified bucket does not exist", resource: "/b" }"#,
+        );
+        assert_eq!(service_code(&s3), Some("NoSuchBucket"));
+        assert_eq!(
+            short_reason(&s3),
+            "NoSuchBucket: The specified bucket does not exist"
+        );
     }
 }

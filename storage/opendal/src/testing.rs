@@ -103,9 +103,8 @@ impl SeaweedFs {
     /// `NotFound` without `weed`; the spawn error; `TimedOut` (with the end
     /// of the server's log) when S3 does not answer in time.
     pub fn start() -> io::Result<Self> {
-        let weed = weed_binary().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, "weed is not installed")
-        })?;
+        let weed = weed_binary()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "weed is not installed"))?;
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         std::fs::create_dir(&data)?;

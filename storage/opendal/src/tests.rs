@@ -125,7 +125,10 @@ fn accounts_see_only_their_prefix() {
         kind(bob.metadata(&p("/../alice/a.txt"))),
         io::ErrorKind::NotFound
     );
-    assert_eq!(kind(alice.metadata(&p("/../bob/secret.txt"))), io::ErrorKind::NotFound);
+    assert_eq!(
+        kind(alice.metadata(&p("/../bob/secret.txt"))),
+        io::ErrorKind::NotFound
+    );
     // A root of `/` is the back-end's prefix itself.
     let all = backend.open_root(&user("/")).unwrap();
     assert!(all.metadata(&p("/alice/a.txt")).unwrap().is_file());
@@ -147,8 +150,14 @@ fn reads_from_an_offset() {
     assert_eq!(read_all(&s, "/a.txt", 2), b"llo");
     assert_eq!(read_all(&s, "/a.txt", 5), b"");
     assert_eq!(s.open_read(&p("/a.txt"), 1).unwrap().len, 5);
-    assert_eq!(kind(s.open_read(&p("/a.txt"), 6)), io::ErrorKind::InvalidInput);
-    assert_eq!(kind(s.open_read(&p("/docs"), 0)), io::ErrorKind::InvalidInput);
+    assert_eq!(
+        kind(s.open_read(&p("/a.txt"), 6)),
+        io::ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        kind(s.open_read(&p("/docs"), 0)),
+        io::ErrorKind::InvalidInput
+    );
     assert_eq!(kind(s.open_read(&p("/nope"), 0)), io::ErrorKind::NotFound);
 }
 
@@ -188,12 +197,18 @@ fn uploads_that_cannot_be() {
     let (_op, _b, s) = memory();
     let k = |path: &str, mode| kind(s.create_upload(&p(path), mode).map(|_| ()));
     assert_eq!(k("/a.txt", WriteMode::Append), io::ErrorKind::Unsupported);
-    assert_eq!(k("/a.txt", WriteMode::Restart(2)), io::ErrorKind::Unsupported);
+    assert_eq!(
+        k("/a.txt", WriteMode::Restart(2)),
+        io::ErrorKind::Unsupported
+    );
     assert_eq!(k("/", WriteMode::Replace), io::ErrorKind::InvalidFilename);
     assert_eq!(k("/docs", WriteMode::Replace), io::ErrorKind::IsADirectory);
     assert_eq!(k("/empty", WriteMode::Replace), io::ErrorKind::IsADirectory);
     assert_eq!(k("/nope/x", WriteMode::Replace), io::ErrorKind::NotFound);
-    assert_eq!(k("/a.txt/x", WriteMode::Replace), io::ErrorKind::NotADirectory);
+    assert_eq!(
+        k("/a.txt/x", WriteMode::Replace),
+        io::ErrorKind::NotADirectory
+    );
 }
 
 #[test]
@@ -227,8 +242,14 @@ fn renames() {
 #[test]
 fn deletes() {
     let (_op, _b, s) = memory();
-    assert_eq!(kind(s.remove_file(&p("/docs"))), io::ErrorKind::IsADirectory);
-    assert_eq!(kind(s.remove_file(&p("/empty"))), io::ErrorKind::IsADirectory);
+    assert_eq!(
+        kind(s.remove_file(&p("/docs"))),
+        io::ErrorKind::IsADirectory
+    );
+    assert_eq!(
+        kind(s.remove_file(&p("/empty"))),
+        io::ErrorKind::IsADirectory
+    );
     assert_eq!(kind(s.remove_file(&p("/nope"))), io::ErrorKind::NotFound);
     s.remove_file(&p("/a.txt")).unwrap();
     assert_eq!(kind(s.metadata(&p("/a.txt"))), io::ErrorKind::NotFound);
@@ -270,7 +291,10 @@ fn no_times_or_modes() {
         kind(s.set_mtime(&p("/a.txt"), SystemTime::UNIX_EPOCH)),
         io::ErrorKind::Unsupported
     );
-    assert_eq!(kind(s.set_mode(&p("/a.txt"), 0o600)), io::ErrorKind::Unsupported);
+    assert_eq!(
+        kind(s.set_mode(&p("/a.txt"), 0o600)),
+        io::ErrorKind::Unsupported
+    );
 }
 
 /// The same code over OpenDAL's `fs` service, built from a URI: another
@@ -293,24 +317,45 @@ fn fs_service_by_uri() {
     let a = s.metadata(&p("/a.txt")).unwrap();
     assert_eq!(a.len, 5);
     let host = std::fs::metadata(dir.path().join("alice/a.txt")).unwrap();
-    let host_mtime = host.modified().unwrap().duration_since(SystemTime::UNIX_EPOCH).unwrap();
-    assert_eq!(a.mtime, host_mtime.as_secs() as i64, "mtime from last-modified");
+    let host_mtime = host
+        .modified()
+        .unwrap()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap();
+    assert_eq!(
+        a.mtime,
+        host_mtime.as_secs() as i64,
+        "mtime from last-modified"
+    );
     s.create_dir(&p("/d")).unwrap();
     assert!(dir.path().join("alice/d").is_dir());
     let mut up = s.create_upload(&p("/d/f"), WriteMode::Replace).unwrap();
     up.write_all(b"data").unwrap();
     assert_eq!(up.commit().code.0, 226);
-    assert_eq!(std::fs::read(dir.path().join("alice/d/f")).unwrap(), b"data");
+    assert_eq!(
+        std::fs::read(dir.path().join("alice/d/f")).unwrap(),
+        b"data"
+    );
     s.rename(&p("/d/f"), &p("/g")).unwrap();
-    let listed: Vec<String> = s.list(&p("/")).unwrap().into_iter().map(|e| e.name).collect();
+    let listed: Vec<String> = s
+        .list(&p("/"))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert_eq!(listed, ["a.txt", "d", "g"]);
     assert_eq!(s.list(&p("/")).unwrap()[2].metadata.len, 4);
     let f = s.open_read(&p("/g"), 1).unwrap();
-    let ReadBody::Stream(mut r) = f.body else { panic!() };
+    let ReadBody::Stream(mut r) = f.body else {
+        panic!()
+    };
     let mut out = String::new();
     r.read_to_string(&mut out).unwrap();
     assert_eq!(out, "ata");
-    assert_eq!(kind(s.remove_dir(&p("/a.txt"))), io::ErrorKind::NotADirectory);
+    assert_eq!(
+        kind(s.remove_dir(&p("/a.txt"))),
+        io::ErrorKind::NotADirectory
+    );
     s.remove_dir(&p("/d")).unwrap();
     assert!(!dir.path().join("alice/d").exists());
 }
@@ -326,13 +371,22 @@ fn unreachable_endpoint_is_one_clear_line() {
     assert!(matches!(err, Error::Unreachable { .. }), "{text}");
     assert!(text.contains("cannot reach the endpoint"), "{text}");
     assert!(text.contains("s3://bkt/ at http://127.0.0.1:1"), "{text}");
-    assert!(!text.contains("TOPSECRET") && !text.contains('\n'), "{text}");
+    assert!(
+        !text.contains("TOPSECRET") && !text.contains('\n'),
+        "{text}"
+    );
     assert!(start.elapsed() < crate::CHECK_TIMEOUT * 2);
 }
 
 #[test]
 fn bad_uris_fail_before_any_request() {
-    for uri in ["nope", "s3://", "s3://b?bogus=1", "fs://rel", "opendal+nosuch://?a=b"] {
+    for uri in [
+        "nope",
+        "s3://",
+        "s3://b?bogus=1",
+        "fs://rel",
+        "opendal+nosuch://?a=b",
+    ] {
         let err = crate::backend_from_uri(uri).unwrap_err();
         let text = err.to_string();
         assert!(

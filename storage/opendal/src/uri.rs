@@ -110,7 +110,10 @@ fn parse_bool(uri: &str, key: &str, v: &str) -> Result<bool, Error> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" | "" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(bad(uri, format!("option {key:?} must be true or false, got {v:?}"))),
+        _ => Err(bad(
+            uri,
+            format!("option {key:?} must be true or false, got {v:?}"),
+        )),
     }
 }
 
@@ -139,7 +142,10 @@ pub(crate) fn parse(uri: &str) -> Result<Parsed, Error> {
                 return Err(bad(uri, "fs:// takes no options"));
             }
             if !location.starts_with('/') {
-                return Err(bad(uri, "fs:// needs an absolute directory (fs:///srv/ftp)"));
+                return Err(bad(
+                    uri,
+                    "fs:// needs an absolute directory (fs:///srv/ftp)",
+                ));
             }
             let parts = prefix_components(uri, location)?;
             let dir = format!("/{}", parts.join("/"));
@@ -192,7 +198,10 @@ fn parse_s3(uri: &str, location: &str, query: &str) -> Result<Parsed, Error> {
         ));
     }
     let parts = prefix_components(uri, prefix)?;
-    let root = format!("/{}", parts.iter().map(|c| format!("{c}/")).collect::<String>());
+    let root = format!(
+        "/{}",
+        parts.iter().map(|c| format!("{c}/")).collect::<String>()
+    );
     let mut options = vec![
         ("bucket".to_owned(), bucket.to_owned()),
         ("root".to_owned(), root.clone()),
@@ -228,7 +237,10 @@ fn parse_s3(uri: &str, location: &str, query: &str) -> Result<Parsed, Error> {
     // Path-style (`endpoint/bucket/key`) by default with an endpoint of
     // one's own (MinIO, SeaweedFS, Ceph), virtual-host style on AWS.
     let virtual_host = virtual_host.unwrap_or(endpoint.is_none());
-    options.push(("enable_virtual_host_style".to_owned(), virtual_host.to_string()));
+    options.push((
+        "enable_virtual_host_style".to_owned(),
+        virtual_host.to_string(),
+    ));
     options.push((
         "region".to_owned(),
         region.unwrap_or_else(|| "us-east-1".to_owned()),
