@@ -40,6 +40,15 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// How long one request may take (stat, list page, delete, a server-side
+/// copy of up to 5 GiB).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long one step of a transfer may take: a part of an upload
+/// ([`CHUNK`](crate::CHUNK) bytes: at least ~140 KB/s towards the store),
+/// one read of a download.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How long a TCP connection to the endpoint may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -126,7 +135,8 @@ impl OpendalBackend {
     }
 
     /// A back-end over an operator built by the caller (tests use OpenDAL's
-    /// `memory` service). Retries of temporary failures and timeouts are
+    /// `memory` service). Timeouts ([`REQUEST_TIMEOUT`], [`IO_TIMEOUT`])
+    /// and retries of temporary failures (3, with jittered back-off) are
     /// added here.
     pub fn from_operator(op: opendal::Operator, describe: String) -> Self {
         let rt = runtime();
@@ -134,7 +144,11 @@ impl OpendalBackend {
         let namespace = format!("{}://{}{}", info.scheme(), info.name(), info.root());
         let raw = op.clone();
         let aop = op
-            .layer(TimeoutLayer::new())
+            .layer(
+                TimeoutLayer::new()
+                    .with_timeout(REQUEST_TIMEOUT)
+                    .with_io_timeout(IO_TIMEOUT),
+            )
             .layer(RetryLayer::new().with_jitter());
         let op = {
             let _entered = rt.enter();

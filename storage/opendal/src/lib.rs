@@ -95,7 +95,7 @@ mod tests;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use backend::{CHECK_TIMEOUT, OpendalBackend, backend_from_uri};
+pub use backend::{CHECK_TIMEOUT, IO_TIMEOUT, OpendalBackend, REQUEST_TIMEOUT, backend_from_uri};
 pub use error::Error;
 pub use storage::OpendalStorage;
 pub use upload::CHUNK;

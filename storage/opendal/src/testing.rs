@@ -213,6 +213,44 @@ impl SeaweedFs {
         }
     }
 
+    /// The keys of the multipart uploads in progress (started, neither
+    /// completed nor aborted) in `bucket`, as a third-party S3 client
+    /// (Python's boto3) lists them.
+    ///
+    /// # Errors
+    /// `NotFound` when python3 or boto3 is missing; the client's failure.
+    pub fn multipart_uploads(&self, bucket: &str) -> io::Result<Vec<String>> {
+        const SCRIPT: &str = r#"
+import os, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["EP"], region_name="us-east-1",
+    aws_access_key_id=os.environ["AK"], aws_secret_access_key=os.environ["SK"])
+for u in s3.list_multipart_uploads(Bucket=os.environ["B"]).get("Uploads", []):
+    print(u["Key"])
+"#;
+        let out = Command::new("python3")
+            .args(["-c", SCRIPT])
+            .env("EP", self.endpoint())
+            .env("AK", ACCESS_KEY)
+            .env("SK", SECRET_KEY)
+            .env("B", bucket)
+            .stdin(Stdio::null())
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("No module named 'boto3'") {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "boto3 is not installed",
+            ));
+        }
+        if !out.status.success() {
+            return Err(io::Error::other(format!("boto3: {stderr}")));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// The S3 endpoint, `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.s3_port)
