@@ -50,10 +50,10 @@
 //! | ABOR / lost connection during STOR | multipart upload aborted; the old object stays whole | 426 |
 //! | APPE, REST + STOR | — (no append on object stores) | 502 / 504 |
 //! | RETR, REST + RETR | one ranged `GET` from the offset, streamed | 226; 550 directory |
-//! | SIZE, MDTM, MLST | `HEAD` (size, last-modified; mode 0644, directories 0755, `unique` = hash of the key) | 213 / 250 |
+//! | SIZE, MDTM, MLST | `HEAD` (size, last-modified; mode 0644, directories 0755, `unique` = hash of the key); a directory's time is its marker's, or the epoch without one (and in listings) | 213 / 250 |
 //! | LIST, NLST, MLSD | one level, `ListObjectsV2` with delimiter `/`; names sorted, the directory's own marker left out | 226 |
 //! | RNFR/RNTO of a file | `CopyObject` then `DeleteObject` (objects over 5 GiB: copied through the server) | 250 |
-//! | RNFR/RNTO of a directory | empty (marker only): new marker, old marker deleted; non-empty: refused | 250; 550 not empty |
+//! | RNFR/RNTO of a directory | empty (marker only): new marker, old marker deleted; non-empty: refused; onto an existing name: refused | 250; 550 not empty; 553 exists |
 //! | DELE | `DeleteObject`; a directory is refused | 250; 550 is a directory |
 //! | MKD | marker object `dir/`; the parent must exist (root, marker, or any object below it) | 257; 553 exists; 550 no parent |
 //! | RMD | marker deleted when nothing else is below it | 250; 550 not empty |
