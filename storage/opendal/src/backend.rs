@@ -126,7 +126,15 @@ impl OpendalBackend {
             opendal::Operator::via_iter(&parsed.scheme, parsed.options.clone()).map_err(|e| {
                 Error::Config {
                     storage: parsed.describe.clone(),
-                    reason: short_reason(&e),
+                    reason: if e.message().contains("not registered") {
+                        format!(
+                            "service {:?} is not compiled into this build (these are: {})",
+                            parsed.scheme,
+                            crate::SERVICES.join(", ")
+                        )
+                    } else {
+                        short_reason(&e)
+                    },
                 }
             })?;
         let mut backend = Self::from_operator(op, parsed.describe);

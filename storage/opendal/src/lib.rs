@@ -25,13 +25,17 @@
 //! Percent-encode `+`, `/` and `&` in query values (`%2B`, `%2F`, `%26`).
 //! Secrets never appear in logs or errors ([`ftpsh_core::Backend::describe`]).
 //!
-//! The `opendal+` form reaches other services once their Cargo feature is
-//! enabled in this crate's `opendal` dependency (`services-gcs`,
-//! `services-azblob`, `services-webdav`); their options are OpenDAL's:
+//! The `opendal+` form reaches the other services compiled in ([`SERVICES`]:
+//! this crate's features `azblob`, `gcs` and `webdav`, on by default; add
+//! another by enabling its `opendal/services-NAME` feature); their options
+//! are OpenDAL's, passed as they are:
 //! `opendal+gcs://?bucket=B&root=/ftp&credential_path=/etc/gcs.json`,
 //! `opendal+azblob://?container=C&endpoint=https://ACCOUNT.blob.core.windows.net&account_name=A&account_key=K`,
 //! `opendal+webdav://?endpoint=https://dav.example&root=/ftp&username=U&password=P`.
-//! Only `s3` and `fs` are compiled in and tested.
+//! Tested: `s3` (against SeaweedFS) and `fs`; for `azblob` and `webdav`
+//! only that they are built and checked at start.
+//! Without credentials in the options, `gcs` and `azblob` look for the
+//! cloud's instance credentials (its metadata server), as their SDKs do.
 //!
 //! # Layout
 //!
@@ -99,3 +103,16 @@ pub use backend::{CHECK_TIMEOUT, IO_TIMEOUT, OpendalBackend, REQUEST_TIMEOUT, ba
 pub use error::Error;
 pub use storage::OpendalStorage;
 pub use upload::CHUNK;
+
+/// The OpenDAL services compiled in (Cargo features `azblob`, `gcs`,
+/// `webdav`, on by default; `s3` and `fs` always).
+pub const SERVICES: &[&str] = &[
+    "s3",
+    "fs",
+    #[cfg(feature = "azblob")]
+    "azblob",
+    #[cfg(feature = "gcs")]
+    "gcs",
+    #[cfg(feature = "webdav")]
+    "webdav",
+];

@@ -396,3 +396,23 @@ fn bad_uris_fail_before_any_request() {
         assert!(!text.contains('\n'), "{text}");
     }
 }
+
+/// Other OpenDAL services by configuration: compiled in, their options
+/// passed as they are, the same start-up check (here: nothing listens).
+#[test]
+fn other_services_by_configuration() {
+    for uri in [
+        "opendal+azblob://?container=c&endpoint=http://127.0.0.1:1&account_name=a&account_key=Yg==",
+        "opendal+webdav://?endpoint=http://127.0.0.1:1&root=/ftp",
+    ] {
+        let err = crate::backend_from_uri(uri).unwrap_err();
+        assert!(matches!(err, Error::Unreachable { .. }), "{uri}: {err}");
+        assert!(!err.to_string().contains("Yg=="), "{err}");
+    }
+    let err = crate::backend_from_uri("opendal+ftp://?endpoint=x").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("service \"ftp\" is not compiled into this build"),
+        "{err}"
+    );
+}
