@@ -112,7 +112,7 @@ impl OpendalStorage {
         let lister = match self.op().lister_options(
             dir,
             ListOptions {
-                limit: Some(n.max(2)),
+                limit: Some(n),
                 ..Default::default()
             },
         ) {
