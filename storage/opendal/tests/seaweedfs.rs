@@ -397,3 +397,41 @@ fn concurrent_sessions() {
         t.join().unwrap();
     }
 }
+
+/// The store dies during a download and during an upload: the reader
+/// fails (the daemon answers 451) rather than ending early as if the file
+/// were complete, and the upload is not reported complete.
+#[test]
+fn a_store_dying_mid_transfer_is_an_error_not_a_short_file() {
+    let Some(weed) = SeaweedFs::start_or_skip() else {
+        return;
+    };
+    weed.create_bucket("dying").unwrap();
+    let backend = backend_from_uri(&weed.uri("dying", "")).unwrap();
+    let s = backend.open_root(&user("alice")).unwrap();
+    let big = pattern(24 << 20, 5);
+    assert_eq!(upload(&*s, "/big.bin", &big).commit().code.0, 226);
+
+    let f = s.open_read(&p("/big.bin"), 0).unwrap();
+    let ReadBody::Stream(mut reader) = f.body else {
+        panic!("object reads are streams")
+    };
+    let mut first = vec![0u8; 1 << 20];
+    reader.read_exact(&mut first).unwrap();
+    let mut sink = upload(&*s, "/new.bin", &big[..10 << 20]);
+    drop(weed);
+
+    let mut rest = Vec::new();
+    let read = reader.read_to_end(&mut rest);
+    assert!(
+        read.is_err(),
+        "the download ended without an error after {} of {} bytes",
+        first.len() + rest.len(),
+        big.len()
+    );
+    let wrote = sink.write_all(&big[10 << 20..]);
+    if wrote.is_ok() {
+        let reply = sink.commit();
+        assert_ne!(reply.code.0, 226, "{}", reply.text());
+    }
+}
