@@ -66,7 +66,6 @@ fn install_http_client() {
 }
 
 /// What the sessions of one back-end share.
-#[derive(Debug)]
 pub(crate) struct Shared {
     /// Blocking calls (stat, list, delete, copy, readers).
     pub op: opendal::blocking::Operator,
@@ -79,6 +78,16 @@ pub(crate) struct Shared {
     /// Mixed into [`Metadata::unique`](ftpsh_core::Metadata::unique) so
     /// that keys of different buckets differ.
     pub namespace: String,
+}
+
+// By hand: OpenDAL's own Debug shows a service's configuration, which for
+// some services may include credentials.
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("storage", &self.describe)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -102,7 +111,7 @@ impl Shared {
 /// An object store (S3, or any OpenDAL service) serving every account
 /// below one prefix: `user.root` is a key prefix below it (`/` for the
 /// prefix itself). See the crate docs for what each command does on it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OpendalBackend {
     shared: Arc<Shared>,
     /// The operator without retries or timeouts, for [`Self::check`]: a
@@ -239,6 +248,14 @@ impl OpendalBackend {
     /// `InvalidInput` for a root that is not UTF-8.
     pub fn storage(&self, root: &std::path::Path) -> io::Result<OpendalStorage> {
         OpendalStorage::new(self.shared.clone(), root)
+    }
+}
+
+impl std::fmt::Debug for OpendalBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpendalBackend")
+            .field("storage", &self.shared.describe)
+            .finish_non_exhaustive()
     }
 }
 

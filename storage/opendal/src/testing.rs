@@ -115,7 +115,7 @@ impl SeaweedFs {
                 r#"{{"identities":[{{"name":"ftpsh","credentials":[{{"accessKey":"{ACCESS_KEY}","secretKey":"{SECRET_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
             ),
         )?;
-        let ports = free_ports(11)?;
+        let ports = free_ports(9)?;
         let log = std::fs::File::create(dir.path().join("weed.log"))?;
         let port = |name: &str, i: usize| format!("-{name}={}", ports[i]);
         let child = Command::new(&weed)

@@ -416,3 +416,22 @@ fn other_services_by_configuration() {
         "{err}"
     );
 }
+
+#[test]
+fn debug_never_shows_secrets() {
+    let b = crate::OpendalBackend::from_uri(
+        "s3://b?endpoint=http://127.0.0.1:1&access_key_id=AKEYID&secret_access_key=TOPSECRET",
+    )
+    .unwrap();
+    let text = format!("{b:?}");
+    assert_eq!(
+        text,
+        "OpendalBackend { storage: \"s3://b/ at http://127.0.0.1:1\", .. }"
+    );
+    let s = b.storage(Path::new("/alice")).unwrap();
+    let text = format!("{s:?}");
+    assert!(
+        !text.contains("TOPSECRET") && !text.contains("AKEYID"),
+        "{text}"
+    );
+}
