@@ -11,14 +11,19 @@
 )]
 
 use std::io::{BufReader, Write};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ftpsh_core::{Backend, ServerConfig, User, Users, VirtualPath};
 use ftpsh_daemon::{DaemonConfig, Server, ServerHandle, builtin_registry};
 use ftpsh_storage_opendal::backend_from_uri;
-use ftpsh_storage_opendal::testing::SeaweedFs;
-use ftpsh_tests::{SeededReader, compare_streams, connect_suppaftp, reply_code, seeded_bytes};
+use ftpsh_storage_opendal::testing::{ACCESS_KEY, SECRET_KEY, SeaweedFs};
+use ftpsh_tests::ftpshd::Ftpshd;
+use ftpsh_tests::{
+    SeededReader, compare_streams, connect_suppaftp, ftpshd_binary, reply_code, run_with_timeout,
+    seeded_bytes,
+};
 use suppaftp::FtpError;
 use suppaftp::types::FileType;
 
@@ -208,4 +213,90 @@ fn directories_renames_and_accounts() {
     assert_eq!(get(&mut ftp, "b.txt"), b"alpha");
     bob.quit().unwrap();
     ftp.quit().unwrap();
+}
+
+/// The `ftpshd` binary with `--storage`: credentials from the standard
+/// AWS variables, roots as key prefixes; and a store it cannot use stops
+/// it at start with one line.
+#[test]
+fn ftpshd_binary_with_storage() {
+    let Some(weed) = SeaweedFs::start_or_skip() else {
+        return;
+    };
+    weed.create_bucket("bin").unwrap();
+    let uri = format!("s3://bin/accounts?endpoint={}", weed.endpoint());
+    let with_keys = |cmd: &mut Command| {
+        cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    };
+    let mut cmd = Command::new(ftpshd_binary());
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--storage",
+        &uri,
+        "--root",
+        "/alice",
+        "--user",
+        "alice:secret",
+    ]);
+    with_keys(&mut cmd);
+    let daemon = Ftpshd::start_with(&mut cmd);
+    let mut ftp = connect_suppaftp(daemon.addr).unwrap();
+    ftp.login("alice", "secret").unwrap();
+    ftp.transfer_type(FileType::Binary).unwrap();
+    let data = seeded_bytes(3, 3 << 20);
+    ftp.put_file("f.bin", &mut &data[..]).unwrap();
+    assert!(get(&mut ftp, "f.bin") == data);
+    ftp.quit().unwrap();
+    let backend = backend_from_uri(&weed.uri("bin", "")).unwrap();
+    let whole = backend
+        .open_root(&User::from_spec("x:y", "/".into()).unwrap())
+        .unwrap();
+    let key = VirtualPath::root()
+        .resolve("/accounts/alice/f.bin")
+        .unwrap();
+    assert_eq!(whole.metadata(&key).unwrap().len, data.len() as u64);
+    drop(daemon);
+
+    let endpoint = weed.endpoint();
+    for (storage, says) in [
+        (
+            format!("s3://nosuch?endpoint={endpoint}"),
+            "bucket nosuch does not exist",
+        ),
+        (
+            "s3://bin?endpoint=http://127.0.0.1:1".to_owned(),
+            "cannot reach the endpoint",
+        ),
+        (
+            format!("s3://bin?endpoint={endpoint}&regoin=x"),
+            "unknown option \"regoin\"",
+        ),
+    ] {
+        let mut cmd = Command::new(ftpshd_binary());
+        cmd.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--storage",
+            &storage,
+            "--user",
+            "a:b",
+        ]);
+        with_keys(&mut cmd);
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{storage}: started");
+        let last = err.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("ftpshd: storage s3://")
+                || last.starts_with("ftpshd: bad storage URI"),
+            "{storage}: {err}"
+        );
+        assert!(last.contains(says), "{storage}: {err}");
+        assert!(
+            !err.contains(SECRET_KEY) && !err.contains("panicked"),
+            "{err}"
+        );
+    }
 }
