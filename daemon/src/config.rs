@@ -22,6 +22,7 @@ use ftpsh_core::{LockoutPolicy, PassiveAddress, Permissions, ServerConfig, User,
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::storage::{Place, StoragePlan};
 use crate::{DaemonConfig, FsyncPolicy};
 
 /// Every option of `ftpshd`, from the command line or the file. `None`
@@ -36,9 +37,18 @@ pub struct Options {
     pub listen: Option<SocketAddr>,
 
     /// Directory served: the root of every account without one of its own
-    /// (and of anonymous, without anonymous_root).
+    /// (and of anonymous, without anonymous_root). With an object-store
+    /// `storage`, a key prefix below the URI's [default there: /].
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+
+    /// Where accounts' files live: "local" (host directories) or an object
+    /// store, s3://BUCKET/PREFIX?endpoint=URL&region=R&... (keys from
+    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or options), fs:///DIR or
+    /// opendal+SERVICE://?KEY=VALUE...; roots are then key prefixes. Checked
+    /// at start; a reload keeps the storage of the start [default: local].
+    #[arg(long, value_name = "URI")]
+    pub storage: Option<String>,
 
     /// An account: NAME:PASSWORD, or NAME:PASSWORD:PERMS with PERMS letters
     /// from "elradfmwMT" (default all). PASSWORD may be a hash from
@@ -215,9 +225,14 @@ pub struct UserEntry {
     /// `$argon2id$…` (from `ftpshd hash-password`), `$6$…`/`$5$…` crypt,
     /// or `plain:PASSWORD`.
     pub password: Secret,
-    /// The account's own root [default: the global root].
+    /// The account's own root [default: the global root; `/` on a storage
+    /// of its own].
     #[serde(default)]
     pub root: Option<Spanned<PathBuf>>,
+    /// The account's own storage (a URI, or `local`) [default: the global
+    /// storage].
+    #[serde(default)]
+    pub storage: Option<Spanned<String>>,
     /// Permission letters [default: all, elradfmwMT].
     #[serde(default)]
     pub perms: Option<Perms>,
@@ -398,6 +413,9 @@ pub struct Resolved {
     pub allow_root: bool,
     /// Warnings to log once logging is set up (plaintext passwords).
     pub warnings: Vec<String>,
+    /// `storage` and the accounts' own: built once at start
+    /// ([`StoragePlan::build`]).
+    pub storage: StoragePlan,
 }
 
 impl Options {
@@ -435,6 +453,7 @@ impl Options {
         pick!(
             listen,
             root,
+            storage,
             anonymous,
             anonymous_root,
             anonymous_perms,
@@ -486,7 +505,16 @@ impl Options {
             }
             None => String::new(),
         };
-        let root = self.root.as_deref().map(directory).transpose()?;
+        let mut plan = StoragePlan {
+            default: self.storage.as_deref().map_or(Place::Local, Place::parse),
+            users: Default::default(),
+        };
+        // On an object store the root is a key prefix, not a directory.
+        let root = if plan.default.is_local() {
+            self.root.as_deref().map(directory).transpose()?
+        } else {
+            Some(self.root.clone().unwrap_or_else(|| "/".into()))
+        };
         let mut warnings = Vec::new();
         let mut users = Users::new();
         for spec in &self.user {
@@ -511,13 +539,25 @@ impl Options {
             if users.get(name).is_some() {
                 bail!("{where_}user {name:?} is defined twice");
             }
-            let home = match &entry.root {
-                Some(r) => directory(r.get_ref())
+            let place = entry
+                .storage
+                .as_ref()
+                .map_or_else(|| plan.default.clone(), |s| Place::parse(s.get_ref()));
+            let home = match (&entry.root, place.is_local()) {
+                (Some(r), true) => directory(r.get_ref())
                     .map_err(|e| anyhow::anyhow!("{}user {name:?}: {e:#}", at(r.span())))?,
-                None => root.clone().with_context(|| {
+                (Some(r), false) => r.get_ref().clone(),
+                (None, _) if place == plan.default => root.clone().with_context(|| {
                     format!("{where_}user {name:?} has no root, and there is no global root")
                 })?,
+                (None, false) => "/".into(),
+                (None, true) => {
+                    bail!("{where_}user {name:?} has storage \"local\" but no root of its own")
+                }
             };
+            if place != plan.default {
+                plan.users.insert(name.clone(), place);
+            }
             if entry.password.plain {
                 warnings.push(format!(
                     "{where_}user {name:?} has a plaintext password: use `ftpshd hash-password`"
@@ -544,6 +584,7 @@ impl Options {
         }
         if self.anonymous.unwrap_or(false) {
             let anon_root = match &self.anonymous_root {
+                Some(r) if !plan.default.is_local() => r.clone(),
                 Some(r) => directory(r).context("anonymous_root")?,
                 None => root
                     .clone()
@@ -635,6 +676,7 @@ impl Options {
             run_as: self.run_as,
             allow_root: self.allow_root.unwrap_or(false),
             warnings,
+            storage: plan,
         })
     }
 }

@@ -52,6 +52,7 @@ pub mod metrics;
 mod proxy_protocol;
 mod resolver;
 mod settle;
+pub mod storage;
 mod stream;
 mod timer;
 pub mod tls;

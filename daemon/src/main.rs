@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ftpsh_core::auth::credential;
 use ftpsh_daemon::config::{self, Options};
+use ftpsh_daemon::storage::StoragePlan;
 use ftpsh_daemon::{Reloader, Server, builtin_registry, metrics};
 
 /// ftpshd: an FTP server (RFC 959, 2389, 2428, 3659; FTPS per RFC 4217) on one mio event loop.
@@ -77,10 +78,15 @@ fn run() -> anyhow::Result<ExitCode> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let resolved = config::load(cli.config.as_deref(), &cli.options, None)?;
+    let mut resolved = config::load(cli.config.as_deref(), &cli.options, None)?;
     for warning in &resolved.warnings {
         tracing::warn!("{warning}");
     }
+    // An object store is reached and checked here: a bad URI, an
+    // unreachable endpoint or a missing bucket stops the start.
+    let storage = resolved.storage.build()?;
+    tracing::info!(storage = %storage.describe(), "storage");
+    resolved.daemon.server.storage = storage;
     let mut registry = builtin_registry();
     if let Some(dir) = &resolved.plugin_dir {
         let loaded = ftpsh_plugin_host::register_all(&mut registry, dir)
@@ -107,6 +113,7 @@ fn run() -> anyhow::Result<ExitCode> {
         cli.config,
         cli.options,
         resolved.generated.clone(),
+        resolved.storage.clone(),
         server.reloader(),
     )?;
 
@@ -161,6 +168,7 @@ fn watch_sighup(
     config: Option<PathBuf>,
     cli: Options,
     generated: Option<String>,
+    storage: StoragePlan,
     reloader: Reloader,
 ) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
@@ -173,18 +181,28 @@ fn watch_sighup(
                     tracing::warn!("SIGHUP: no config file to reload");
                     continue;
                 };
-                reload(path, &cli, generated.clone(), &reloader);
+                reload(path, &cli, generated.clone(), &storage, &reloader);
             }
         })
         .context("starting the reload thread")?;
     Ok(())
 }
 
-fn reload(path: &Path, cli: &Options, generated: Option<String>, reloader: &Reloader) {
+fn reload(
+    path: &Path,
+    cli: &Options,
+    generated: Option<String>,
+    storage: &StoragePlan,
+    reloader: &Reloader,
+) {
     match config::load(Some(path), cli, generated) {
         Ok(resolved) => {
             for warning in &resolved.warnings {
                 tracing::warn!("{warning}");
+            }
+            if resolved.storage != *storage {
+                // The loop keeps the back-end of the start.
+                tracing::warn!("reload: storage needs a restart, unchanged");
             }
             if let Err(e) = reloader.reload(resolved.daemon) {
                 tracing::error!("reload: {e}");
