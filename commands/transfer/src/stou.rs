@@ -31,7 +31,7 @@ const RANDOM_TRIES: u32 = 8;
 /// free and numbered (`name.1`, `name.2`, …) otherwise. Without one the name
 /// is `ftpsh.` and 16 random hex digits.
 ///
-/// The upload is atomic like STOR's ([`AtomicUpload`]). The name is checked
+/// The upload is atomic like STOR's ([`WriteMode::Replace`]). The name is checked
 /// free when STOU runs and the file appears under it at the end of the
 /// transfer; another client storing that exact name in between would be
 /// replaced — with random names, practically impossible.

@@ -20,9 +20,9 @@
 //! What a read returns stays a description, not bytes ([`ReadBody`]): an
 //! open local file the loop sends with `sendfile(2)`, or a blocking reader
 //! the daemon drains on a thread of its own into the data connection. An
-//! upload is an [`UploadSink`](crate::UploadSink): written by the loop when
+//! upload is an [`UploadSink`]: written by the loop when
 //! writing cannot wait on the network (a local file), from a thread of its
-//! own otherwise ([`UploadSink::blocking`](crate::UploadSink::blocking)).
+//! own otherwise ([`UploadSink::blocking`]).
 
 pub mod local;
 
