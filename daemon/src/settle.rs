@@ -59,6 +59,12 @@ use std::time::Duration;
 /// time is tens of microseconds, when nothing preempts the client.
 pub(crate) const SETTLE_MIN: Duration = Duration::from_micros(100);
 
+/// Default shortest wait behind a load balancer (the
+/// `settle_min_proxied_us` setting): covers the balancer's relaying of a
+/// dying client's two FINs on separate connections, measured with HAProxy
+/// (see the module documentation).
+pub(crate) const SETTLE_MIN_PROXIED: Duration = Duration::from_millis(5);
+
 /// Longest wait: the fixed grace the daemon used to apply to every
 /// upload. A path whose round-trip estimate exceeds it gets no longer
 /// wait: there a client must use `ALLO` (or check its `226`) for
@@ -100,15 +106,18 @@ impl Lateness {
 }
 
 /// How long a received upload waits for its control connection to end
-/// before it is committed: the larger of `srtt + 4 * rttvar` of the data
-/// connection (RFC 6298's retransmission estimate, without its floor) and
-/// four times the loop's recent [`Lateness`], clamped to
+/// before it is committed: the largest of `srtt + 4 * rttvar` of the data
+/// connection (RFC 6298's retransmission estimate, without its floor),
+/// four times the loop's recent [`Lateness`] and `floor`, clamped to
 /// [`SETTLE_MIN`]..=[`SETTLE_MAX`]; [`SETTLE_MAX`] when the round trip is
-/// unknown.
-pub(crate) fn window(rtt: Option<Rtt>, lateness: Lateness) -> Duration {
+/// unknown. `floor` is [`SETTLE_MIN`] for a client's own control
+/// connection and the `settle_min_proxied_us` setting (default
+/// [`SETTLE_MIN_PROXIED`]) for one relayed by a load balancer.
+pub(crate) fn window(rtt: Option<Rtt>, lateness: Lateness, floor: Duration) -> Duration {
     match rtt {
         Some(r) => (r.srtt + 4 * r.rttvar)
             .max(4 * lateness.recent())
+            .max(floor)
             .clamp(SETTLE_MIN, SETTLE_MAX),
         None => SETTLE_MAX,
     }
@@ -171,7 +180,11 @@ mod tests {
                 srtt: us(s),
                 rttvar: us(v),
             });
-            assert_eq!(window(rtt, Lateness::default()), want, "{rtt:?}");
+            assert_eq!(
+                window(rtt, Lateness::default(), SETTLE_MIN),
+                want,
+                "{rtt:?}"
+            );
         }
     }
 
@@ -183,13 +196,44 @@ mod tests {
         });
         let mut late = Lateness::default();
         late.observe(us(2_000));
-        assert_eq!(window(rtt, late), us(8_000));
+        assert_eq!(window(rtt, late, SETTLE_MIN), us(8_000));
         late.observe(us(20_000));
-        assert_eq!(window(rtt, late), SETTLE_MAX);
+        assert_eq!(window(rtt, late, SETTLE_MIN), SETTLE_MAX);
         for _ in 0..100 {
             late.observe(us(10));
         }
-        assert_eq!(window(rtt, late), SETTLE_MIN);
+        assert_eq!(window(rtt, late, SETTLE_MIN), SETTLE_MIN);
+    }
+
+    #[test]
+    fn a_proxied_floor_lengthens_short_windows_only() {
+        let floor = us(2_000);
+        let rows = [
+            // Loopback to the balancer: the floor.
+            (Some((30, 10)), 0, floor),
+            // A longer round trip or a late loop still win.
+            (Some((2_000, 500)), 0, us(4_000)),
+            (Some((30, 10)), 1_500, us(6_000)),
+            // Neither the floor nor anything else passes the cap.
+            (Some((80_000, 20_000)), 0, SETTLE_MAX),
+            (None, 0, SETTLE_MAX),
+        ];
+        for (rtt, late, want) in rows {
+            let rtt = rtt.map(|(s, v)| Rtt {
+                srtt: us(s),
+                rttvar: us(v),
+            });
+            let mut lateness = Lateness::default();
+            lateness.observe(us(late));
+            assert_eq!(window(rtt, lateness, floor), want, "{rtt:?} {late}");
+        }
+        let rtt = Some(Rtt {
+            srtt: us(30),
+            rttvar: us(10),
+        });
+        let lateness = Lateness::default();
+        assert_eq!(window(rtt, lateness, us(60_000)), SETTLE_MAX);
+        assert_eq!(window(rtt, lateness, Duration::ZERO), SETTLE_MIN);
     }
 
     #[test]
