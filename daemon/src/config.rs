@@ -843,6 +843,29 @@ mod tests {
     }
 
     #[test]
+    fn settle_min_proxied_is_microseconds_up_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve = |extra: &str| {
+            let text = format!("root = {:?}\n{extra}", dir.path());
+            Options::from_toml(&text).unwrap().resolve(None, None)
+        };
+        let r = resolve("").unwrap();
+        assert_eq!(
+            r.daemon.settle_min_proxied,
+            crate::settle::SETTLE_MIN_PROXIED
+        );
+        let r = resolve("settle_min_proxied_us = 1500").unwrap();
+        assert_eq!(r.daemon.settle_min_proxied, Duration::from_micros(1_500));
+        let r = resolve("settle_min_proxied_us = 20000").unwrap();
+        assert_eq!(r.daemon.settle_min_proxied, crate::settle::SETTLE_MAX);
+        let msg = format!(
+            "{:#}",
+            resolve("settle_min_proxied_us = 20001").unwrap_err()
+        );
+        assert!(msg.contains("settle_min_proxied_us: 20001"), "{msg}");
+    }
+
+    #[test]
     fn resolve_builds_accounts_with_their_roots() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
