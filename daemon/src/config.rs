@@ -192,6 +192,13 @@ pub struct Options {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub proxy_protocol: Option<bool>,
 
+    /// With proxy_protocol: microseconds an upload whose data connection
+    /// ended waits, at least, for its control connection to end too (a
+    /// killed client, whose two FINs the balancer relays separately)
+    /// before it is committed; at most 20000 [default: 5000].
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub settle_min_proxied_us: Option<u64>,
+
     /// Serve Prometheus metrics on http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
@@ -479,6 +486,7 @@ impl Options {
             require_tls,
             require_tls_session_reuse,
             proxy_protocol,
+            settle_min_proxied_us,
             metrics_listen,
             run_as,
             allow_root,
@@ -652,6 +660,14 @@ impl Options {
             Some(l) => l,
             None => defaults::LISTEN.parse()?,
         };
+        let settle_min_proxied = match self.settle_min_proxied_us {
+            Some(us) if Duration::from_micros(us) > crate::settle::SETTLE_MAX => anyhow::bail!(
+                "settle_min_proxied_us: {us} is more than {}, the longest settle window",
+                crate::settle::SETTLE_MAX.as_micros()
+            ),
+            Some(us) => Duration::from_micros(us),
+            None => crate::settle::SETTLE_MIN_PROXIED,
+        };
         let daemon = DaemonConfig {
             listen,
             server,
@@ -667,6 +683,7 @@ impl Options {
             tls,
             implicit_tls_listen: self.implicit_tls_listen,
             proxy_protocol: self.proxy_protocol.unwrap_or(false),
+            settle_min_proxied,
         };
         Ok(Resolved {
             daemon,
@@ -823,6 +840,29 @@ mod tests {
         assert_eq!(o.anonymous, Some(false));
         assert_eq!(o.users.len(), 1);
         assert_eq!(o.user, ["b:y"]);
+    }
+
+    #[test]
+    fn settle_min_proxied_is_microseconds_up_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve = |extra: &str| {
+            let text = format!("root = {:?}\n{extra}", dir.path());
+            Options::from_toml(&text).unwrap().resolve(None, None)
+        };
+        let r = resolve("").unwrap();
+        assert_eq!(
+            r.daemon.settle_min_proxied,
+            crate::settle::SETTLE_MIN_PROXIED
+        );
+        let r = resolve("settle_min_proxied_us = 1500").unwrap();
+        assert_eq!(r.daemon.settle_min_proxied, Duration::from_micros(1_500));
+        let r = resolve("settle_min_proxied_us = 20000").unwrap();
+        assert_eq!(r.daemon.settle_min_proxied, crate::settle::SETTLE_MAX);
+        let msg = format!(
+            "{:#}",
+            resolve("settle_min_proxied_us = 20001").unwrap_err()
+        );
+        assert!(msg.contains("settle_min_proxied_us: 20001"), "{msg}");
     }
 
     #[test]

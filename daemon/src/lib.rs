@@ -107,6 +107,12 @@ pub struct DaemonConfig {
     /// connection without a valid header within the data timeout (at most
     /// 10 s) is closed without a reply (default false).
     pub proxy_protocol: bool,
+    /// Shortest settle window of an upload on a control connection that
+    /// came through a load balancer (with a PROXY protocol header naming
+    /// the client): how long, at least, the end of an upload's data
+    /// connection waits for the control connection's end (a killed client)
+    /// before the upload is committed; at most 20 ms (default 5 ms).
+    pub settle_min_proxied: Duration,
 }
 
 /// When a completed upload is flushed to the disk (`fsync(2)`).
@@ -144,6 +150,7 @@ impl Default for DaemonConfig {
             tls: None,
             implicit_tls_listen: None,
             proxy_protocol: false,
+            settle_min_proxied: settle::SETTLE_MIN_PROXIED,
         }
     }
 }

@@ -51,6 +51,50 @@
 //! later, are not told apart from a finished upload by any window short of
 //! a timeout; for those only `ALLO`, or the client checking its `226`,
 //! can tell.
+//!
+//! Behind a load balancer (`proxy_protocol`: the control connection came
+//! with a PROXY header) neither figure above holds. The two FINs reach
+//! ftpshd from the balancer, which relays each connection on its own: it
+//! sends the control connection's end when it gets round to that
+//! connection, after its own scheduling, not a few microseconds after the
+//! data connection's. And the data connection's round trip is the
+//! balancer's, which says nothing of the client's path or of the relay.
+//! Measured with HAProxy 2.6 (`mode tcp`, `send-proxy-v2`, passive ports
+//! relayed, default threads) on the same 2-core VM, 1,000 clients killed
+//! mid-`STOR` each, the FINs timestamped as they reached ftpshd's sockets
+//! (`tcpdump` on loopback; `bench/killed_stor.py --pcap`), load 1.3-3.5:
+//! the control connection's end came a median 26-37 µs after the data
+//! connection's, but 1.8-3.8 % of them more than 1 ms after, p99
+//! 1.9-2.4 ms, p99.9 4.1-5.5 ms (sent directly: 1.6 % over 1 ms, p99.9
+//! 4.2 ms, at load 3.5, where the client itself is preempted between its
+//! two closes; the lateness term covers those). With the 100 µs floor
+//! 6-7 of 1,000 killed uploads were committed through HAProxy (1-4
+//! directly); with a fixed window of 0.5, 1, 2 and 5 ms, 11, 8, 3 and 0
+//! of 1,000. So a control connection relayed by a balancer gets a floor
+//! of its own, [`SETTLE_MIN_PROXIED`] (5 ms, the `settle_min_proxied_us`
+//! setting, at most [`SETTLE_MAX`]), under the same round-trip and
+//! lateness terms: 0 of 1,000 killed uploads committed through HAProxy at
+//! load 1.3-3.5, and 0 of 960 in the test that kills 8 `curl -T` at once
+//! (`tests/tests/proxy_protocol/killed_stor.rs`; 11 of 576 there with the
+//! 100 µs floor).
+//!
+//! What that guarantees: the upload of a client killed behind the
+//! balancer is dropped when the balancer relays the control connection's
+//! end within the floor (or the longer window) of the data connection's,
+//! and the client's two FINs reached the balancer apart by less than that
+//! too. With HAProxy's `nbthread 1` the spread was larger (16 % over
+//! 1 ms, p99.9 5.1 ms in one run, 11 ms in another at load 3.1, which
+//! committed 32 of 1,000 with the 100 µs floor; the 5 ms floor committed
+//! none of 1,000 in the first). A balancer that is itself starved for
+//! longer - an overloaded host - or a client whose path to the balancer
+//! varies by more, needs a larger `settle_min_proxied_us` (up to
+//! [`SETTLE_MAX`]); beyond that only `ALLO` decides exactly. The price is
+//! the floor on every upload of unknown size through the balancer: a
+//! session storing 4 KiB files one after another runs at about
+//! 1 / (floor + round trip), 154-163 files/s against 900-1,200 with the
+//! 100 µs floor (`bench/killed_stor.py --smallfiles 500`, release build);
+//! connections without a PROXY header keep the 100 µs floor and their
+//! rate, and `ALLO` uploads do not wait at all.
 
 use std::time::Duration;
 
@@ -58,6 +102,12 @@ use std::time::Duration;
 /// between a dying client's two FINs on loopback, where the round-trip
 /// time is tens of microseconds, when nothing preempts the client.
 pub(crate) const SETTLE_MIN: Duration = Duration::from_micros(100);
+
+/// Default shortest wait behind a load balancer (the
+/// `settle_min_proxied_us` setting): covers the balancer's relaying of a
+/// dying client's two FINs on separate connections, measured with HAProxy
+/// (see the module documentation).
+pub(crate) const SETTLE_MIN_PROXIED: Duration = Duration::from_millis(5);
 
 /// Longest wait: the fixed grace the daemon used to apply to every
 /// upload. A path whose round-trip estimate exceeds it gets no longer
@@ -100,15 +150,18 @@ impl Lateness {
 }
 
 /// How long a received upload waits for its control connection to end
-/// before it is committed: the larger of `srtt + 4 * rttvar` of the data
-/// connection (RFC 6298's retransmission estimate, without its floor) and
-/// four times the loop's recent [`Lateness`], clamped to
+/// before it is committed: the largest of `srtt + 4 * rttvar` of the data
+/// connection (RFC 6298's retransmission estimate, without its floor),
+/// four times the loop's recent [`Lateness`] and `floor`, clamped to
 /// [`SETTLE_MIN`]..=[`SETTLE_MAX`]; [`SETTLE_MAX`] when the round trip is
-/// unknown.
-pub(crate) fn window(rtt: Option<Rtt>, lateness: Lateness) -> Duration {
+/// unknown. `floor` is [`SETTLE_MIN`] for a client's own control
+/// connection and the `settle_min_proxied_us` setting (default
+/// [`SETTLE_MIN_PROXIED`]) for one relayed by a load balancer.
+pub(crate) fn window(rtt: Option<Rtt>, lateness: Lateness, floor: Duration) -> Duration {
     match rtt {
         Some(r) => (r.srtt + 4 * r.rttvar)
             .max(4 * lateness.recent())
+            .max(floor)
             .clamp(SETTLE_MIN, SETTLE_MAX),
         None => SETTLE_MAX,
     }
@@ -171,7 +224,11 @@ mod tests {
                 srtt: us(s),
                 rttvar: us(v),
             });
-            assert_eq!(window(rtt, Lateness::default()), want, "{rtt:?}");
+            assert_eq!(
+                window(rtt, Lateness::default(), SETTLE_MIN),
+                want,
+                "{rtt:?}"
+            );
         }
     }
 
@@ -183,13 +240,44 @@ mod tests {
         });
         let mut late = Lateness::default();
         late.observe(us(2_000));
-        assert_eq!(window(rtt, late), us(8_000));
+        assert_eq!(window(rtt, late, SETTLE_MIN), us(8_000));
         late.observe(us(20_000));
-        assert_eq!(window(rtt, late), SETTLE_MAX);
+        assert_eq!(window(rtt, late, SETTLE_MIN), SETTLE_MAX);
         for _ in 0..100 {
             late.observe(us(10));
         }
-        assert_eq!(window(rtt, late), SETTLE_MIN);
+        assert_eq!(window(rtt, late, SETTLE_MIN), SETTLE_MIN);
+    }
+
+    #[test]
+    fn a_proxied_floor_lengthens_short_windows_only() {
+        let floor = us(2_000);
+        let rows = [
+            // Loopback to the balancer: the floor.
+            (Some((30, 10)), 0, floor),
+            // A longer round trip or a late loop still win.
+            (Some((2_000, 500)), 0, us(4_000)),
+            (Some((30, 10)), 1_500, us(6_000)),
+            // Neither the floor nor anything else passes the cap.
+            (Some((80_000, 20_000)), 0, SETTLE_MAX),
+            (None, 0, SETTLE_MAX),
+        ];
+        for (rtt, late, want) in rows {
+            let rtt = rtt.map(|(s, v)| Rtt {
+                srtt: us(s),
+                rttvar: us(v),
+            });
+            let mut lateness = Lateness::default();
+            lateness.observe(us(late));
+            assert_eq!(window(rtt, lateness, floor), want, "{rtt:?} {late}");
+        }
+        let rtt = Some(Rtt {
+            srtt: us(30),
+            rttvar: us(10),
+        });
+        let lateness = Lateness::default();
+        assert_eq!(window(rtt, lateness, us(60_000)), SETTLE_MAX);
+        assert_eq!(window(rtt, lateness, Duration::ZERO), SETTLE_MIN);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `ftpshd --proxy-protocol`: control connections that start with a PROXY
 //! protocol header (v1 text, v2 binary), from a raw client that writes the
 //! headers byte by byte and from a real HAProxy (`send-proxy`,
-//! `send-proxy-v2`) in front of the daemon with Python's ftplib behind it.
+//! `send-proxy-v2`) in front of the daemon with Python's ftplib behind it,
+//! and clients killed mid-`STOR` through it (curl).
 //!
 //! The client addresses carried by the headers are documentation addresses
 //! (192.0.2.0/24, 2001:db8::/32) nobody connects from: whatever the daemon
@@ -23,6 +24,8 @@ use ftpsh_tests::{IO_TIMEOUT, RawControl, wait_until};
 
 #[path = "proxy_protocol/haproxy.rs"]
 mod haproxy;
+#[path = "proxy_protocol/killed_stor.rs"]
+mod killed_stor;
 
 /// The daemon with `--proxy-protocol` over `root`, account alice:secret,
 /// plus `extra` arguments.

@@ -98,6 +98,7 @@ impl EventLoop {
         self.config.max_sessions = new.max_sessions;
         self.config.max_sessions_per_ip = new.max_sessions_per_ip;
         self.config.fsync_uploads = new.fsync_uploads;
+        self.config.settle_min_proxied = new.settle_min_proxied;
         // The certificate was read again: new TLS sessions use it, running
         // ones keep the one they started with.
         self.config.tls = new.tls;

@@ -455,7 +455,15 @@ impl EventLoop {
             // the client now.
             Some(announced) if active.bytes == announced => self.commit_upload(key),
             _ => {
-                let window = crate::settle::window(rtt, self.lateness);
+                // Behind a load balancer the control connection's end is
+                // relayed on its own and may come later (see
+                // [`crate::settle`]).
+                let floor = if conn.via.is_some() {
+                    self.config.settle_min_proxied
+                } else {
+                    crate::settle::SETTLE_MIN
+                };
+                let window = crate::settle::window(rtt, self.lateness, floor);
                 tracing::trace!(peer = %conn.peer, ?rtt, ?window, "upload settling");
                 let at = Instant::now() + window;
                 self.timers.set(

@@ -17,10 +17,12 @@ use super::*;
 
 /// Where HAProxy listens: the balancer's "public" address.
 const BALANCER: [u8; 4] = [127, 0, 0, 2];
+/// The same, as a host name for URLs.
+pub(super) const BALANCER_HOST: &str = "127.0.0.2";
 /// Where the FTP client connects from.
-const CLIENT: &str = "127.0.0.5";
-/// Passive ports relayed.
-const PASSIVE_PORTS: u16 = 4;
+pub(super) const CLIENT: &str = "127.0.0.5";
+/// Passive ports relayed (one per concurrent session, and some to spare).
+const PASSIVE_PORTS: u16 = 12;
 
 /// `haproxy` on PATH (or /usr/sbin, where Debian puts it). Missing: fails
 /// under CI (which installs it, .ci/run), skips loudly elsewhere.
@@ -116,18 +118,18 @@ impl Drop for Haproxy {
 }
 
 /// ftpshd behind a running HAProxy.
-struct Balanced {
+pub(super) struct Balanced {
     dir: tempfile::TempDir,
     /// The daemon (kept running until dropped).
     _daemon: Ftpshd,
     /// Stopped (by PID) when this is dropped.
     _haproxy: Haproxy,
     /// HAProxy's control-connection port on [`BALANCER`].
-    front: u16,
+    pub(super) front: u16,
 }
 
 impl Balanced {
-    fn root(&self) -> PathBuf {
+    pub(super) fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
 
@@ -137,6 +139,18 @@ impl Balanced {
 
     fn cert(&self) -> PathBuf {
         self.dir.path().join("keycert.pem")
+    }
+
+    /// Waits until the transfer log has at least `lines` lines (a transfer
+    /// is logged, complete or not, when its final reply is sent).
+    pub(super) fn wait_xferlog(&self, lines: usize) {
+        let xferlog = self.xferlog();
+        assert!(
+            wait_until(Duration::from_secs(20), || fs::read_to_string(&xferlog)
+                .is_ok_and(|l| l.lines().count() >= lines)),
+            "xferlog has not {lines} lines: {:?}",
+            fs::read_to_string(&xferlog)
+        );
     }
 
     /// Waits until the transfer log has `lines` lines, all naming [`CLIENT`].
@@ -156,7 +170,7 @@ impl Balanced {
 /// control listener, or with `implicit` to its implicit-TLS listener (a
 /// certificate for 127.0.0.2 is made); `None` when haproxy is missing
 /// outside CI.
-fn behind_haproxy(send_proxy: &str, implicit: bool) -> Option<Balanced> {
+pub(super) fn behind_haproxy(send_proxy: &str, implicit: bool) -> Option<Balanced> {
     let bin = haproxy()?;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
