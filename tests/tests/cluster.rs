@@ -377,9 +377,8 @@ fn cluster_serves_one_bucket_through_the_balancer_and_survives_crashes() {
             panic!(
                 "victim.bin from ftpshd-{n} is not the object from before the killed STOR \
                  ({diff}): the killed upload was committed. ftpshd drops it when the control \
-                 connection ends within a short window after the data connection \
-                 (daemon/src/settle.rs); through a TCP proxy the two ends can arrive further \
-                 apart"
+                 connection ends within the settle window after the data connection \
+                 (daemon/src/settle.rs), at least settle_min_proxied_us behind a balancer"
             );
         }
     }
