@@ -8,22 +8,19 @@
 //! an unknown key or a bad value; on reload (SIGHUP) the same error is
 //! logged and the running configuration stays.
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ftpsh_core::auth::credential::{self, CredentialKind};
+use ftpsh_core::auth::credential;
 use ftpsh_core::{LockoutPolicy, PassiveAddress, Permissions, ServerConfig, User, Users};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::DaemonConfig;
 use crate::storage::{Place, StoragePlan};
-use crate::{DaemonConfig, FsyncPolicy};
 
 /// Every option of `ftpshd`, from the command line or the file. `None`
 /// means "not given here"; [`Options::merge`] lets the command line win
@@ -249,158 +246,9 @@ pub struct UserEntry {
     pub max_sessions: Option<usize>,
 }
 
-/// A stored password from the file: checked at parse time, so an error
-/// points at the line.
-#[derive(Clone, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Secret {
-    stored: String,
-    plain: bool,
-}
+mod values;
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.plain {
-            "Secret(plain)"
-        } else {
-            "Secret(hash)"
-        })
-    }
-}
-
-impl TryFrom<String> for Secret {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        if let Some(plain) = s.strip_prefix("plain:") {
-            if plain.is_empty() {
-                return Err("empty password".to_owned());
-            }
-            if CredentialKind::of(plain) != CredentialKind::Plain {
-                return Err(
-                    "a plain: password may not start like a hash ($argon2, $6$, $5$)".to_owned(),
-                );
-            }
-            return Ok(Self {
-                stored: plain.to_owned(),
-                plain: true,
-            });
-        }
-        match credential::validate(&s) {
-            Ok(CredentialKind::Plain) => Err(
-                "plaintext password refused: use a hash from `ftpshd hash-password` \
-                 ($argon2id$…, or $6$/$5$ crypt), or write plain:PASSWORD"
-                    .to_owned(),
-            ),
-            Ok(_) => Ok(Self {
-                stored: s,
-                plain: false,
-            }),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-}
-
-/// Permission letters, checked at parse time.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Perms(pub Permissions);
-
-impl TryFrom<String> for Perms {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl FromStr for Perms {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Permissions::parse(s).map(Perms).map_err(|e| e.to_string())
-    }
-}
-
-/// A range of ports `LOW-HIGH`, 1 ≤ LOW ≤ HIGH.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct PortRange(pub RangeInclusive<u16>);
-
-impl TryFrom<String> for PortRange {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl FromStr for PortRange {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (low, high) = s
-            .split_once('-')
-            .ok_or_else(|| format!("expected LOW-HIGH, got {s:?}"))?;
-        let port = |p: &str| {
-            p.trim()
-                .parse::<u16>()
-                .map_err(|_| format!("{p:?} is not a port number"))
-        };
-        let (low, high) = (port(low)?, port(high)?);
-        if low == 0 || low > high {
-            return Err(format!(
-                "{s:?} is not a range of ports 1-65535, low to high"
-            ));
-        }
-        Ok(Self(low..=high))
-    }
-}
-
-/// `fsync_uploads`: `always` or `never`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct FsyncWhen(pub FsyncPolicy);
-
-impl TryFrom<String> for FsyncWhen {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl FromStr for FsyncWhen {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "always" => Ok(Self(FsyncPolicy::Always)),
-            "never" => Ok(Self(FsyncPolicy::Never)),
-            _ => Err(format!("{s:?}: expected \"always\" or \"never\"")),
-        }
-    }
-}
-
-/// Defaults of the options that have one.
-pub mod defaults {
-    /// `listen`.
-    pub const LISTEN: &str = "127.0.0.1:2121";
-    /// `idle_timeout`, seconds.
-    pub const IDLE_TIMEOUT: u64 = 300;
-    /// `data_timeout`, seconds.
-    pub const DATA_TIMEOUT: u64 = 30;
-    /// `max_sessions`.
-    pub const MAX_SESSIONS: usize = 512;
-    /// `max_sessions_per_ip`, as vsftpd's `max_per_ip` suggests.
-    pub const MAX_SESSIONS_PER_IP: usize = 50;
-    /// `max_login_failures`.
-    pub const MAX_LOGIN_FAILURES: u32 = 3;
-    /// `login_failure_delay`, seconds.
-    pub const LOGIN_FAILURE_DELAY: u64 = 1;
-    /// `workers`.
-    pub const WORKERS: usize = 4;
-}
+pub use values::{FsyncWhen, Perms, PortRange, Secret, defaults};
 
 /// What the daemon runs with, besides its [`DaemonConfig`].
 #[derive(Debug)]
@@ -777,137 +625,4 @@ fn redact(spec: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_and_column() {
-        let t = "a = 1\nbb = 2\n";
-        assert_eq!(line_col(t, 0), (1, 1));
-        assert_eq!(line_col(t, 6), (2, 1));
-        assert_eq!(line_col(t, 8), (2, 3));
-    }
-
-    #[test]
-    fn unknown_keys_and_bad_values_point_at_the_line() {
-        let path = Path::new("f.toml");
-        for (text, line, col, what) in [
-            ("listen = \"127.0.0.1:0\"\nlisen = 1\n", 2, 1, "lisen"),
-            ("max_sessions = \"many\"\n", 1, 16, "\"many\""),
-            ("passive_ports = \"9-1\"\n", 1, 17, "9-1"),
-            (
-                "[[users]]\nname = \"a\"\npassword = \"secret\"\n",
-                3,
-                12,
-                "plaintext password refused",
-            ),
-            (
-                "[[users]]\nname = \"a\"\npassword = \"plain:x\"\nperms = \"elq\"\n",
-                4,
-                9,
-                "'q'",
-            ),
-            (
-                "[[users]]\nname = \"a\"\npassword = \"$argon2id$v=19$x\"\n",
-                3,
-                12,
-                "Argon2",
-            ),
-        ] {
-            let e = Options::from_toml(text).unwrap_err();
-            let msg = located(path, text, &e);
-            assert!(msg.starts_with(&format!("f.toml:{line}:{col}: ")), "{msg}");
-            assert!(msg.contains(what), "{msg}");
-        }
-    }
-
-    #[test]
-    fn command_line_wins_and_accounts_add_up() {
-        let file = Options::from_toml(
-            "listen = \"127.0.0.1:21\"\nidle_timeout = 10\nanonymous = true\n\
-             [[users]]\nname = \"a\"\npassword = \"plain:x\"\n",
-        )
-        .unwrap();
-        let cli = Options {
-            idle_timeout: Some(20),
-            anonymous: Some(false),
-            user: vec!["b:y".to_owned()],
-            ..Options::default()
-        };
-        let o = cli.merge(file);
-        assert_eq!(o.listen, Some("127.0.0.1:21".parse().unwrap()));
-        assert_eq!(o.idle_timeout, Some(20));
-        assert_eq!(o.anonymous, Some(false));
-        assert_eq!(o.users.len(), 1);
-        assert_eq!(o.user, ["b:y"]);
-    }
-
-    #[test]
-    fn settle_min_proxied_is_microseconds_up_to_the_cap() {
-        let dir = tempfile::tempdir().unwrap();
-        let resolve = |extra: &str| {
-            let text = format!("root = {:?}\n{extra}", dir.path());
-            Options::from_toml(&text).unwrap().resolve(None, None)
-        };
-        let r = resolve("").unwrap();
-        assert_eq!(
-            r.daemon.settle_min_proxied,
-            crate::settle::SETTLE_MIN_PROXIED
-        );
-        let r = resolve("settle_min_proxied_us = 1500").unwrap();
-        assert_eq!(r.daemon.settle_min_proxied, Duration::from_micros(1_500));
-        let r = resolve("settle_min_proxied_us = 20000").unwrap();
-        assert_eq!(r.daemon.settle_min_proxied, crate::settle::SETTLE_MAX);
-        let msg = format!(
-            "{:#}",
-            resolve("settle_min_proxied_us = 20001").unwrap_err()
-        );
-        assert!(msg.contains("settle_min_proxied_us: 20001"), "{msg}");
-    }
-
-    #[test]
-    fn resolve_builds_accounts_with_their_roots() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("a");
-        std::fs::create_dir(&a).unwrap();
-        let hash = credential::hash_password("pw").unwrap();
-        let text = format!(
-            "root = {:?}\nanonymous = true\n\
-             [[users]]\nname = \"a\"\npassword = \"{hash}\"\nroot = {:?}\nperms = \"elr\"\nmax_sessions = 2\n\
-             [[users]]\nname = \"b\"\npassword = \"plain:pw\"\n",
-            dir.path(),
-            a
-        );
-        let r = Options::from_toml(&text)
-            .unwrap()
-            .resolve(Some((Path::new("f.toml"), &text)), None)
-            .unwrap();
-        let users = &r.daemon.server.users;
-        assert_eq!(users.get("a").unwrap().root, a.canonicalize().unwrap());
-        assert_eq!(users.get("a").unwrap().permissions.to_string(), "elr");
-        assert_eq!(
-            users.get("b").unwrap().root,
-            dir.path().canonicalize().unwrap()
-        );
-        assert!(users.is_anonymous("ftp"));
-        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
-        assert!(
-            r.warnings[0].starts_with("f.toml:10:8: "),
-            "{:?}",
-            r.warnings
-        );
-        assert_eq!(r.daemon.max_sessions_per_ip, 50);
-        assert_eq!(users.lockout(), LockoutPolicy::daemon());
-        assert!(r.generated.is_none());
-
-        let text =
-            "[[users]]\nname = \"a\"\npassword = \"plain:x\"\nroot = \"/nonexistent/ftpsh\"\n";
-        let e = Options::from_toml(text)
-            .unwrap()
-            .resolve(Some((Path::new("f.toml"), text)), None)
-            .unwrap_err();
-        let msg = format!("{e:#}");
-        assert!(msg.starts_with("f.toml:4:8: "), "{msg}");
-        assert!(msg.contains("/nonexistent/ftpsh"), "{msg}");
-    }
-}
+mod tests;
