@@ -485,3 +485,34 @@ fn many_sessions_transfer_concurrently() {
         t.join().unwrap();
     }
 }
+
+#[test]
+fn abor_right_after_a_failed_transfer_gets_226() {
+    // suppaftp's abort() sends ABOR and drops the data connection at once;
+    // when the drop reaches the daemon first, the transfer fails (426) and
+    // the ABOR that follows must still get the 226 the client waits for
+    // (RFC 959 §4.1.3, first case). A later ABOR, after another command,
+    // has nothing to do with it: 225.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {});
+    let mut c = Client::login(server.local_addr());
+    let data = c.pasv();
+    assert_eq!(c.cmd("GETB 200000000").0, 150);
+    socket2::SockRef::from(&data)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(data);
+    assert_eq!(c.reply().0, 426);
+    assert_eq!(c.cmd("ABOR").0, 226);
+    assert_eq!(c.cmd("ABOR").0, 225);
+    // A failed transfer, then another command: 225.
+    let data = c.pasv();
+    assert_eq!(c.cmd("GETB 200000000").0, 150);
+    socket2::SockRef::from(&data)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(data);
+    assert_eq!(c.reply().0, 426);
+    assert_eq!(c.cmd("NOOP").0, 200);
+    assert_eq!(c.cmd("ABOR").0, 225);
+}

@@ -104,6 +104,10 @@ impl EventLoop {
             };
             let peer = conn.peer;
             let id = conn.id(key);
+            // Only an ABOR right after a failed transfer is about it.
+            if !matches!(&dispatch, Dispatch::Run { request, .. } if request.verb == "ABOR") {
+                conn.failed_transfer = false;
+            }
             match dispatch {
                 Dispatch::Answered(code) => {
                     tracing::debug!(%peer, code = code.0, "request answered by the loop");

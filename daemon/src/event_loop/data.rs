@@ -629,6 +629,7 @@ impl EventLoop {
             );
             let complete = reply.code == ReplyCode::CLOSING_DATA;
             observe_transfer(&self.metrics, self.xferlog.as_ref(), conn, &t, complete);
+            conn.failed_transfer = !complete && then.is_none();
         }
         conn.control.queue(&reply);
         if let Some(r) = then {
@@ -642,11 +643,27 @@ impl EventLoop {
     }
 
     /// `ABOR` (RFC 959 §4.1.3): with a transfer in progress, `426` for the
-    /// transfer and `226` for the abort; otherwise `225`.
+    /// transfer and `226` for the abort. Right after a transfer that failed
+    /// (`426`: the client closed the data connection as it sent `ABOR`,
+    /// and its close arrived first), `226`: the RFC's first case, "the
+    /// server closes the data connection (if it is open) and responds with
+    /// a 226 reply", which a client reading `426` then `226` expects.
+    /// Otherwise `225`, as pyftpdlib and vsftpd answer.
     pub(super) fn abort(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        if std::mem::take(&mut conn.failed_transfer) && conn.transfer.is_none() {
+            self.drop_data(key);
+            self.queue(
+                key,
+                &Reply::new(
+                    ReplyCode::CLOSING_DATA,
+                    "abort successful (the transfer had already ended)",
+                ),
+            );
+            return;
+        }
         if conn.transfer.is_some() {
             self.end_transfer_then(
                 key,

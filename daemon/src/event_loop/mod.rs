@@ -196,6 +196,9 @@ struct Conn {
     /// The reply of the `Close` outcome, held back until the transfer in
     /// progress ends so that its `226` comes first (RFC 959 §4.1.1 QUIT).
     close_reply: Option<Reply>,
+    /// The last transfer failed (`426`, `451`) and no command came since:
+    /// an `ABOR` now is the client aborting it (see `abort`).
+    failed_transfer: bool,
     /// A reply waiting for its `Delay` timer (failed login).
     delayed: Option<Reply>,
     /// Close the connection once the delayed reply is sent (the last
@@ -674,6 +677,7 @@ impl EventLoop {
             eof: false,
             closing: false,
             close_reply: None,
+            failed_transfer: false,
             delayed: None,
             delayed_close: false,
             passive: None,
