@@ -1,5 +1,6 @@
 //! The end-to-end client suites of the local back-end — Python's ftplib
-//! (seed 004's session), curl and lftp — against `ftpshd` serving an S3
+//! (seed 004's session), curl, lftp, and the rows of the suppaftp suite
+//! that `object_storage.rs` does not cover — against `ftpshd` serving an S3
 //! bucket (SeaweedFS, one server and bucket for this test binary, a key
 //! prefix per test; see `ftpsh_tests::s3`). Objects are seeded and checked with an
 //! independent S3 client (boto3), never through the daemon alone.
@@ -22,10 +23,11 @@ use std::time::Duration;
 
 use ftpsh_tests::s3::S3Prefix;
 use ftpsh_tests::{
-    PASSWORD, TestServer, USER, assert_file_is_seeded, assert_same_file, assert_same_tree,
-    assert_success, curl, curl_ok, require_tool, run_with_timeout, seeded_bytes, tree,
-    write_seeded,
+    PASSWORD, READER, READER_PASSWORD, RawControl, TestServer, USER, assert_file_is_seeded,
+    assert_same_file, assert_same_tree, assert_success, curl, curl_ok, reply_code, require_tool,
+    run_with_timeout, seeded_bytes, tree, write_seeded,
 };
+use suppaftp::list::{File as ListFile, ListParser};
 
 /// The prefix `name` of the shared bucket and a daemon serving it; `None`
 /// when skipped.
@@ -455,4 +457,125 @@ fn lftp_basic_session_commands() {
         assert!(stderr(&out).contains(code), "{cmd}: {}", stderr(&out));
     }
     assert_eq!(s3.objects(""), before);
+}
+
+// ---- suppaftp (the rows of `suppaftp_client.rs` that the object-storage
+// test does not already cover) ----
+
+fn code<T: std::fmt::Debug>(r: Result<T, suppaftp::FtpError>) -> Option<u32> {
+    reply_code(&r.expect_err("the server refused"))
+}
+
+/// Listings of objects another S3 client put (the directory `dir` is only
+/// a key prefix), parsed as the local suite parses them; SIZE, MDTM,
+/// REST + RETR at the edges, empty files, STOR replacing an object, FEAT.
+#[test]
+fn suppaftp_listings_and_metadata() {
+    let Some((s3, srv)) = start("suppaftp-list") else {
+        return;
+    };
+    s3.put_bytes("a.txt", b"hello\n");
+    s3.put_bytes("with space.bin", &[7u8; 1234]);
+    s3.put_bytes("dir/inner.txt", b"x");
+    let mut ftp = srv.login();
+
+    let lines = ftp.list(None).unwrap();
+    let files: Vec<ListFile> = lines
+        .iter()
+        .map(|l| ListParser::parse_posix(l).unwrap_or_else(|e| panic!("{l:?}: {e:?}")))
+        .collect();
+    let mut names: Vec<&str> = files.iter().map(ListFile::name).collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "dir", "with space.bin"], "{lines:?}");
+    let f = files.iter().find(|f| f.name() == "with space.bin").unwrap();
+    assert!(f.is_file() && f.size() == 1234, "{lines:?}");
+    assert!(
+        files
+            .iter()
+            .find(|f| f.name() == "dir")
+            .unwrap()
+            .is_directory()
+    );
+    let lines = ftp.list(Some("dir")).unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].ends_with(" inner.txt"), "{lines:?}");
+    let mlsd: Vec<ListFile> = ftp
+        .mlsd(None)
+        .unwrap()
+        .iter()
+        .map(|l| ListParser::parse_mlsd(l).unwrap_or_else(|e| panic!("{l:?}: {e:?}")))
+        .collect();
+    let a = mlsd.iter().find(|f| f.name() == "a.txt").expect("a.txt");
+    assert_eq!(a.size(), 6);
+    assert!(
+        mlsd.iter()
+            .find(|f| f.name() == "dir")
+            .unwrap()
+            .is_directory()
+    );
+
+    // SIZE, MDTM (the object's Last-Modified: this year, not the epoch).
+    assert_eq!(ftp.size("a.txt").unwrap(), 6);
+    let year = ftp.mdtm("a.txt").unwrap().format("%Y").to_string();
+    assert!(year.as_str() >= "2025", "MDTM year {year}");
+    assert_eq!(code(ftp.size("dir")), Some(550));
+    assert_eq!(code(ftp.size("missing")), Some(550));
+    assert_eq!(code(ftp.mdtm("missing")), Some(550));
+    assert_eq!(code(ftp.rm("missing")), Some(550));
+    assert_eq!(code(ftp.rename("nope", "x")), Some(550));
+
+    // REST + RETR: ranged GETs, at the edges too; the marker is consumed.
+    let len = 3 << 20;
+    let content = seeded_bytes(11, len);
+    s3.put_bytes("r.bin", &content);
+    for offset in [1usize, 65_536, 1_000_003, len - 1, len] {
+        ftp.resume_transfer(offset).unwrap();
+        let got = ftp.retr_as_buffer("r.bin").unwrap().into_inner();
+        assert!(got == content[offset..], "REST {offset} + RETR differs");
+    }
+    assert!(ftp.retr_as_buffer("r.bin").unwrap().into_inner() == content);
+    // Past the end: 554 (suppaftp has no name for that code).
+    let mut raw = RawControl::login(srv.addr(), USER, PASSWORD);
+    raw.cmd("TYPE I", 200);
+    raw.cmd(&format!("REST {}", len + 1), 350);
+    let _data = raw.epsv();
+    raw.cmd("RETR r.bin", 554);
+
+    // An empty file; STOR over an existing object replaces it whole.
+    ftp.put_file("empty", &mut std::io::empty()).unwrap();
+    assert_eq!(ftp.size("empty").unwrap(), 0);
+    assert!(ftp.retr_as_buffer("empty").unwrap().into_inner().is_empty());
+    ftp.put_file("a.txt", &mut &b"new"[..]).unwrap();
+    assert_eq!(object(&s3, "a.txt"), b"new");
+
+    // FEAT: what the store does, and not MFMT, which it cannot do.
+    let feat = ftp.feat().unwrap();
+    let keys: Vec<String> = feat.keys().map(|k| k.to_ascii_uppercase()).collect();
+    for want in ["SIZE", "MDTM", "REST", "EPSV", "UTF8", "MLST"] {
+        assert!(
+            keys.iter().any(|k| k == want),
+            "FEAT lacks {want}: {feat:?}"
+        );
+    }
+    assert!(!keys.iter().any(|k| k == "MFMT"), "FEAT has MFMT: {feat:?}");
+    ftp.quit().unwrap();
+}
+
+#[test]
+fn suppaftp_read_only_user_cannot_write() {
+    let Some((s3, srv)) = start("suppaftp-reader") else {
+        return;
+    };
+    s3.put_bytes("keep.txt", b"keep");
+    let mut ftp = srv.connect();
+    ftp.login(READER, READER_PASSWORD).unwrap();
+    assert_eq!(
+        ftp.retr_as_buffer("keep.txt").unwrap().into_inner(),
+        b"keep"
+    );
+    assert_eq!(code(ftp.put_file("new.txt", &mut &b"x"[..])), Some(550));
+    assert_eq!(code(ftp.rm("keep.txt")), Some(550));
+    assert_eq!(code(ftp.mkdir("d")), Some(550));
+    assert_eq!(code(ftp.rename("keep.txt", "moved.txt")), Some(550));
+    assert_eq!(s3.objects(""), [("keep.txt".to_owned(), 4)]);
 }
