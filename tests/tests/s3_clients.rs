@@ -579,3 +579,64 @@ fn suppaftp_read_only_user_cannot_write() {
     assert_eq!(code(ftp.rename("keep.txt", "moved.txt")), Some(550));
     assert_eq!(s3.objects(""), [("keep.txt".to_owned(), 4)]);
 }
+
+/// Names that URL encoding and S3 key handling could get wrong, both ways:
+/// written through the daemon and read with boto3, and the reverse; and a
+/// directory that is only a key prefix (no marker) treated as one.
+#[test]
+fn suppaftp_odd_names_and_prefix_directories() {
+    let Some((s3, srv)) = start("suppaftp-names") else {
+        return;
+    };
+    let names = [
+        "plus+and space.txt",
+        "percent%20not-a-space.txt",
+        "hash#question?.txt",
+        "ünïcødé ñame.txt",
+        "semi;colon&amp=eq.txt",
+    ];
+    let mut ftp = srv.login();
+    for (i, name) in names.iter().enumerate() {
+        ftp.put_file(name, &mut &seeded_bytes(i as u64, 1000 + i)[..])
+            .unwrap_or_else(|e| panic!("STOR {name:?}: {e}"));
+    }
+    let mut want: Vec<(String, u64)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ((*n).to_owned(), 1000 + i as u64))
+        .collect();
+    want.sort();
+    assert_eq!(s3.objects(""), want, "keys as another S3 client sees them");
+    let mut listed = ftp.nlst(None).unwrap();
+    listed.sort();
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+    assert_eq!(listed, sorted);
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(
+            object(&s3, name),
+            seeded_bytes(i as u64, 1000 + i),
+            "{name}"
+        );
+    }
+
+    // The reverse: objects another client put, read through the daemon.
+    s3.put_bytes("implicit/ä+b c%.txt", b"from boto3");
+    assert_eq!(
+        ftp.retr_as_buffer("implicit/ä+b c%.txt")
+            .unwrap()
+            .into_inner(),
+        b"from boto3"
+    );
+    // `implicit` has no marker: still a directory for every command.
+    ftp.cwd("implicit").unwrap();
+    assert_eq!(ftp.nlst(None).unwrap(), ["ä+b c%.txt"]);
+    ftp.cwd("/").unwrap();
+    assert_eq!(code(ftp.mkdir("implicit")), Some(550));
+    assert_eq!(code(ftp.rm("implicit")), Some(550));
+    assert_eq!(code(ftp.rmdir("implicit")), Some(550));
+    assert_eq!(code(ftp.put_file("implicit", &mut &b"x"[..])), Some(550));
+    assert!(code(ftp.rename(names[0], "implicit")).is_some_and(|c| c >= 550));
+    assert_eq!(s3.keys("implicit"), ["implicit/ä+b c%.txt"]);
+    ftp.quit().unwrap();
+}
