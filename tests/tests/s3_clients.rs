@@ -688,3 +688,31 @@ fn abor_and_dropped_retr() {
     }
     raw.cmd("QUIT", 221);
 }
+
+/// Eight curl clients at once, each uploading then downloading its own
+/// file: every transfer has its storage thread, and none mixes up another's
+/// bytes.
+#[test]
+fn curl_concurrent_transfers() {
+    const CLIENTS: u64 = 8;
+    const LEN: u64 = (3 << 20) + 11;
+    let Some((s3, srv)) = start("curl-concurrent") else {
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    std::thread::scope(|scope| {
+        for i in 0..CLIENTS {
+            let (srv, dir) = (&srv, local.path());
+            scope.spawn(move || {
+                let up = dir.join(format!("up{i}.bin"));
+                write_seeded(&up, 500 + i, LEN);
+                curl_ok(&["-T", up.to_str().unwrap(), &srv.url(&format!("c{i}.bin"))]);
+                let down = dir.join(format!("down{i}.bin"));
+                curl_ok(&["-o", down.to_str().unwrap(), &srv.url(&format!("c{i}.bin"))]);
+                assert_file_is_seeded(&down, 500 + i, LEN);
+            });
+        }
+    });
+    let want: Vec<(String, u64)> = (0..CLIENTS).map(|i| (format!("c{i}.bin"), LEN)).collect();
+    assert_eq!(s3.objects(""), want);
+}
