@@ -444,6 +444,18 @@ fn lftp_basic_session_commands() {
     assert!(out.contains("hi.txt"), "{out}");
     assert!(s3.keys("").is_empty(), "{:?}", s3.keys(""));
 
+    // mirror -R with permissions (no --no-perms): lftp sends SITE CHMOD
+    // after each upload, gets 502, and carries on.
+    let work = tempfile::tempdir().unwrap();
+    fs::create_dir(work.path().join("src")).unwrap();
+    fs::write(work.path().join("src/p.txt"), b"perms").unwrap();
+    lftp_ok(
+        &srv,
+        &format!("mirror -R {}/src /perms", work.path().display()),
+    );
+    assert_eq!(object(&s3, "perms/p.txt"), b"perms");
+    lftp_ok(&srv, "rm perms/p.txt; rmdir perms");
+
     // What the store cannot do, as lftp reports it; nothing changes.
     s3.put_bytes("f.txt", b"f");
     s3.put_bytes("full/inner.txt", b"inner");
