@@ -15,6 +15,10 @@ Rows:
   1 GiB         curl RETR (to /dev/null) and STOR of a 1 GiB file, rounds
                 interleaved
   iperf3        one TCP stream over loopback, the ceiling
+  s3            ftpshd --storage s3://... over SeaweedFS (bench/seaweedfs.py)
+                next to ftpshd on the local back-end, in a table of their
+                own: curl STOR and RETR of a 256 MiB file, and the small-file
+                workload, rounds interleaved (needs weed and boto3)
 
 Every server runs on a free port with a temp root, and is stopped by its
 PID. ftpshd runs with its defaults (--fsync-uploads never, like the peers,
@@ -47,6 +51,7 @@ FD_LIMIT = 20000
 
 sys.path.insert(0, HERE)
 from ftpbench_common import descendants, free_port, pss_kib  # noqa: E402
+import seaweedfs  # noqa: E402
 
 
 def wait_banner(port, deadline=30):
@@ -115,19 +120,43 @@ class Server:
 class Ftpshd(Server):
     name, short = "ftpshd", "ftpshd"
 
-    def __init__(self, work, extra=()):
+    def __init__(self, work, extra=(), s3=None):
+        """On the local back-end, or with `s3` (a seaweedfs.SeaweedFs) on
+        the prefix `srv` of its bucket, alice's root being the prefix
+        itself; the directory `up` is then made with MKD."""
         super().__init__(work)
         exe = os.environ.get("FTPSHD", os.path.join(REPO, "target", "release", "ftpshd"))
+        storage, env = ["--root", self.root], {}
+        if s3:
+            self.name, self.short = "ftpshd, S3 back-end", "ftpshd-s3"
+            storage, env = ["--storage", s3.storage_uri("srv"), "--root", "/"], s3.env()
         self.proc = subprocess.Popen(
-            [exe, "--listen", f"127.0.0.1:{self.port}", "--root", self.root,
+            [exe, "--listen", f"127.0.0.1:{self.port}", *storage,
              "--user", f"{USER}:{PASSWORD}", "--max-sessions", "12000",
              # Every benchmark session comes from 127.0.0.1, often as root.
              "--max-sessions-per-ip", "12000", "--allow-root",
              "--idle-timeout", "3600", *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(work, "ftpshd.log"), "ab"),
-            env={**os.environ, "RUST_LOG": "warn"}, preexec_fn=fd_limit)
+            stderr=open(os.path.join(work, f"{self.short}.log"), "ab"),
+            env={**os.environ, "RUST_LOG": "warn", **env}, preexec_fn=fd_limit)
         wait_banner(self.port)
+        self.s3 = s3
+        if s3:
+            with self.ftp() as ftp:
+                ftp.mkd("up")
+
+    def ftp(self):
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", self.port, timeout=60)
+        ftp.login(self.user, self.password)
+        return ftp
+
+    def clear(self):
+        if not self.s3:
+            return super().clear()
+        with self.ftp() as ftp:
+            for name in ftp.nlst("up"):
+                ftp.delete(f"up/{os.path.basename(name)}")
 
 
 class Pyftpdlib(Server):
@@ -341,6 +370,66 @@ def iperf3(seconds):
         server.wait()
 
 
+def s3_section(local, s3, work, args, log, raw):
+    """curl STOR then RETR of an --s3-mib file and the small-file workload,
+    on ftpshd's local back-end and on its S3 back-end, rounds interleaved;
+    rows (label, unit, local median, S3 median, S3-directly median or
+    None); the rounds go to raw["s3_rounds"]."""
+    size = args.s3_mib * 2**20
+    src = os.path.join(work, "s3-big.bin")
+    log(f"S3 rows: creating a {args.s3_mib} MiB file")
+    with open("/dev/urandom", "rb") as r, open(src, "wb") as w:
+        left = size
+        while left:
+            chunk = r.read(min(left, 8 << 20))
+            w.write(chunk)
+            left -= len(chunk)
+    pair = [local, s3]
+    # SeaweedFS without ftpshd (curl's own S3 signing, one PUT, one GET of
+    # the object): what the store itself gives on this machine.
+    direct = [*s3.s3.curl_auth(), f"{s3.s3.endpoint}/{s3.s3.bucket}/direct.bin"]
+    target = lambda s: direct if s == "direct" else [url(s, "up/s3-big.bin")]  # noqa: E731
+    up = lambda s: curl(["-f", "-T", src, "-w", "%{speed_upload} %{size_upload}",  # noqa: E731
+                         *target(s)], size)
+    down = lambda s: curl(["-f", "-o", "/dev/null", "-w",  # noqa: E731
+                           "%{speed_download} %{size_download}", *target(s)], size)
+    # One untimed upload each first (see the 1 GiB rows: fresh memory on
+    # the local side; on the S3 side, the volumes SeaweedFS grows at its
+    # first write).
+    three = [*pair, "direct"]
+    name = lambda s: s if s == "direct" else s.name  # noqa: E731
+    for s in three:
+        settle_disk()
+        up(s)
+    stor = {name(s): [] for s in three}
+    retr = {name(s): [] for s in three}
+    small = {s.name: [] for s in pair}
+    log(f"S3 rows: curl STOR + RETR of {args.s3_mib} MiB and {args.files} x 4 KiB, "
+        f"{args.s3_rounds} interleaved rounds")
+    for r in range(args.s3_rounds):
+        for s in (three if r % 2 == 0 else three[::-1]):
+            settle_disk()
+            stor[name(s)].append(up(s))
+            retr[name(s)].append(down(s))
+        for s in (pair if r % 2 == 0 else pair[::-1]):
+            small[s.name].append(small_files(s, args.files, 4096))
+    for s in pair:
+        s.clear()
+    os.unlink(src)
+    raw["s3_rounds"] = {"stor_mib_s": stor, "retr_mib_s": retr, "small": small}
+    med = lambda runs, key=None: [  # noqa: E731
+        statistics.median(x[key] if key else x for x in runs[name(s)])
+        if name(s) in runs else None for s in three]
+    n = args.s3_rounds
+    return [
+        (f"curl STOR of {args.s3_mib} MiB, median of {n}", "MiB/s", *med(stor)),
+        (f"curl RETR of {args.s3_mib} MiB, median of {n}", "MiB/s", *med(retr)),
+        (f"{args.files} STOR of 4 KiB, one session (ftplib)", "files/s", *med(small, "stor_per_s")),
+        (f"{args.files} RETR of 4 KiB", "files/s", *med(small, "retr_per_s")),
+        (f"{args.files} DELE", "ops/s", *med(small, "dele_per_s")),
+    ]
+
+
 # ---- the table ----
 
 def fmt(v, unit):
@@ -364,7 +453,10 @@ def main():
     ap.add_argument("--vsftpd-sessions", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=300, help="ftpbench -n")
     ap.add_argument("--big-mib", type=int, default=1024)
-    ap.add_argument("--skip", default="", help="comma list of: small,ftpbench,sessions,big,iperf")
+    ap.add_argument("--s3-mib", type=int, default=256, help="file size of the S3 rows")
+    ap.add_argument("--s3-rounds", type=int, default=3, help="interleaved rounds of the S3 rows")
+    ap.add_argument("--skip", default="",
+                    help="comma list of: small,ftpbench,sessions,big,iperf,s3")
     ap.add_argument("--also-durable", action="store_true")
     ap.add_argument("--json", help="also write the raw figures here")
     args = ap.parse_args()
@@ -380,7 +472,9 @@ def main():
     work = tempfile.mkdtemp(prefix="ftpsh-compare-")
     os.chmod(work, 0o755)
     servers = []
+    extra = []  # the S3 rows' SeaweedFS and daemon, stopped last
     rows = []  # (label, unit, higher_is_better, {server: value})
+    s3_rows = []  # (label, unit, local, s3)
     raw = {}
     started = time.monotonic()
     load_before = os.getloadavg()
@@ -504,8 +598,16 @@ def main():
             raw["iperf3_mib_s"] = ceiling
             rows.append(("iperf3, one TCP stream over loopback (ceiling)", "MiB/s", True,
                          {"ceiling": ceiling}))
+        if "s3" not in skip:
+            log(f"S3 back-end: SeaweedFS {seaweedfs.version()}")
+            weed = seaweedfs.SeaweedFs(work, "bench")
+            extra.append(weed)
+            s3 = Ftpshd(work, s3=weed)
+            extra.append(s3)
+            s3_rows = s3_section(servers[0], s3, work, args, log, raw)
+            raw["s3"] = s3_rows
     finally:
-        for s in servers:
+        for s in servers + extra[::-1]:
             s.stop()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -521,8 +623,9 @@ def main():
           f"{platform.node()}: {os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}; "
           f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
           f"{elapsed / 60:.1f} min.\n")
-    print(f"| workload | {' | '.join(names)} | ftpshd vs best peer |")
-    print("|---|" + "---|" * (len(names) + 1))
+    if rows:
+        print(f"| workload | {' | '.join(names)} | ftpshd vs best peer |")
+        print("|---|" + "---|" * (len(names) + 1))
     for label, unit, higher, values in rows:
         if "ceiling" in values:
             print(f"| {label} | {fmt(values['ceiling'], unit)} |" + " |" * len(names))
@@ -542,8 +645,18 @@ def main():
         if "sessions" not in skip:
             print(f"\n{vs[0]} forks per session: its session rows are measured with "
                   f"{args.vsftpd_sessions:,} sessions (login time scaled to {args.sessions:,}).")
-    print("\nRatios: ftpshd ÷ best peer for rates; best peer ÷ ftpshd for times, memory and "
-          "latency, so above 1 is ftpshd ahead either way. Medians of interleaved rounds.")
+    if rows:
+        print("\nRatios: ftpshd ÷ best peer for rates; best peer ÷ ftpshd for times, memory "
+              "and latency, so above 1 is ftpshd ahead either way. Medians of interleaved rounds.")
+    if s3_rows:
+        print(f"{chr(10) if rows else ''}ftpshd on the S3 back-end (`--storage s3://...`, SeaweedFS {seaweedfs.version()}, "
+              "one `weed server` on 127.0.0.1) next to ftpshd on the local back-end, same run:\n")
+        print("| workload | ftpshd, local back-end | ftpshd, S3 back-end | S3 ÷ local "
+              "| SeaweedFS directly (curl --aws-sigv4) |")
+        print("|---|---|---|---|---|")
+        for label, unit, local, remote, direct in s3_rows:
+            print(f"| {label} | {fmt(local, unit)} | {fmt(remote, unit)} | "
+                  f"{remote / local:.2f}× | {fmt(direct, unit)} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(raw, f, indent=1)

@@ -16,18 +16,20 @@
 //! code, and a panic is how a test fails.
 
 pub mod ftps;
+pub mod s3;
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 pub mod ftpshd;
 
-use ftpsh_core::{ServerConfig, TlsPolicy, User, Users};
+use ftpsh_core::{Backend, ServerConfig, TlsPolicy, User, Users};
 use ftpsh_daemon::{DaemonConfig, FsyncPolicy, Server, ServerHandle};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpResult, FtpStream};
@@ -71,6 +73,11 @@ pub struct Options {
     pub require_tls: bool,
     /// `--require-tls-session-reuse`.
     pub require_tls_session_reuse: bool,
+    /// The storage back-end (`None`: the local file system, the host
+    /// directory `base/root`). With an object store (see [`s3`]) every
+    /// account's root is `/`, the back-end's own prefix, and the host
+    /// paths ([`TestServer::root`], [`TestServer::entries`]) are unused.
+    pub storage: Option<Arc<dyn Backend>>,
 }
 
 impl Default for Options {
@@ -86,6 +93,7 @@ impl Default for Options {
             implicit_tls: false,
             require_tls: false,
             require_tls_session_reuse: false,
+            storage: None,
         }
     }
 }
@@ -117,6 +125,12 @@ impl TestServer {
         let root = base.path().join("root");
         fs::create_dir(&root).expect("create root");
         fs::create_dir(base.path().join("outside")).expect("create outside");
+        // An object store's roots are key prefixes: the whole back-end.
+        let root = if options.storage.is_some() {
+            PathBuf::from("/")
+        } else {
+            root
+        };
         let mut users = Users::new();
         users.add(User::from_spec(&format!("{USER}:{PASSWORD}"), root.clone()).expect("user"));
         users.add(
@@ -149,6 +163,10 @@ impl TestServer {
                     required: options.require_tls,
                     session_reuse_required: options.require_tls_session_reuse,
                 },
+                storage: options
+                    .storage
+                    .clone()
+                    .unwrap_or_else(|| ServerConfig::default().storage),
                 ..ServerConfig::default()
             },
             idle_timeout: options.idle_timeout,

@@ -265,6 +265,13 @@ for u in s3.list_multipart_uploads(Bucket=os.environ["B"]).get("Uploads", []):
         )
     }
 
+    /// The PID of the `weed server` process (for a caller that must stop
+    /// it by its PID when this value is never dropped, e.g. a server
+    /// shared by a whole test binary through a `static`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's data directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()
