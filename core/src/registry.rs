@@ -367,12 +367,25 @@ impl Registry {
     /// The `HELP` reply (RFC 959 §4.1.3): all verbs, or the syntax and help
     /// of one verb or `SITE` sub-command (`HELP SITE CHMOD`; `501` if unknown).
     pub fn help_reply(&self, verb: Option<&str>) -> Reply {
+        self.help_reply_for(verb, crate::storage::Capabilities::POSIX)
+    }
+
+    /// [`Registry::help_reply`] for a storage with capabilities `caps`: a
+    /// verb whose [`VerbSpec::requires`] is missing says so.
+    pub fn help_reply_for(&self, verb: Option<&str>, caps: crate::storage::Capabilities) -> Reply {
         match verb {
             Some(v) => match self.help_lookup(v) {
                 Some(e) => {
                     let mut text = format!("Syntax: {} -- {}", e.spec.syntax, e.spec.help);
                     if !e.spec.aliases.is_empty() {
                         text.push_str(&format!(" (aliases: {})", e.spec.aliases.join(", ")));
+                    }
+                    if let Some(c) = e.spec.requires
+                        && !caps.has(c)
+                    {
+                        text.push_str(&format!(
+                            " (not available here: {c} is not supported by this server's storage)"
+                        ));
                     }
                     Reply::new(ReplyCode::HELP, text)
                 }
@@ -484,5 +497,43 @@ mod tests {
         assert_eq!(help.text(), "Syntax: RETR <SP> pathname -- needs one");
         assert_eq!(reg.help_reply(Some("stou")).code.0, 501);
         assert_eq!(reg.help_reply(Some("SITE NOSUCH")).code.0, 501);
+    }
+
+    #[test]
+    fn a_verb_the_storage_cannot_serve_is_refused_and_left_out() {
+        use crate::storage::{Capabilities, Capability};
+        struct Appender;
+        impl Command for Appender {
+            fn name(&self) -> &str {
+                "appender"
+            }
+            fn verbs(&self) -> Vec<VerbSpec> {
+                vec![
+                    VerbSpec::new("APPE", "APPE <SP> pathname", "append")
+                        .requires(Capability::Append)
+                        .feat("APPE-TEST"),
+                ]
+            }
+            fn run(&self, _: &Request, _: &mut Session) -> Outcome {
+                Outcome::Reply(Reply::new(ReplyCode::OK, "appended"))
+            }
+        }
+        let reg = TestSession::registry_with(Arc::new(Appender));
+        let object = Capabilities::OBJECT_STORE;
+        let feat = String::from_utf8(reg.feat_reply_for(object).to_wire()).unwrap();
+        assert!(!feat.contains("APPE-TEST"), "{feat}");
+        let feat = String::from_utf8(reg.feat_reply().to_wire()).unwrap();
+        assert!(feat.contains("APPE-TEST"), "{feat}");
+        let help = reg.help_reply_for(Some("appe"), object);
+        assert!(
+            help.text().contains("not available here"),
+            "{}",
+            help.text()
+        );
+        assert!(
+            !reg.help_reply(Some("appe"))
+                .text()
+                .contains("not available")
+        );
     }
 }

@@ -57,7 +57,10 @@ impl Command for Features {
             "OPTS" => opts(request.arg_or_empty(), session).into(),
             "HELP" => session
                 .registry
-                .help_reply(request.arg.as_deref().filter(|a| !a.trim().is_empty()))
+                .help_reply_for(
+                    request.arg.as_deref().filter(|a| !a.trim().is_empty()),
+                    session.capabilities(),
+                )
                 .into(),
             other => Outcome::unhandled(other),
         }
