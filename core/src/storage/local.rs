@@ -153,12 +153,7 @@ impl Storage for LocalStorage {
             return Err(not_a_regular_file());
         }
         let len = meta.len();
-        if offset > len {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("restart position {offset} is past the end ({len} bytes)"),
-            ));
-        }
+        super::check_offset(offset, len)?;
         Ok(ReadFile {
             len,
             body: ReadBody::File(file.into_std()),

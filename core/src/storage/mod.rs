@@ -358,6 +358,22 @@ pub fn not_a_regular_file() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
+/// [`Storage::open_read`]'s check of a restart marker (RFC 3659 §5.3):
+/// `InvalidInput` when `offset` bytes is past the end of a file of `len`
+/// bytes.
+///
+/// # Errors
+/// `InvalidInput` naming both numbers.
+pub fn check_offset(offset: u64, len: u64) -> io::Result<()> {
+    if offset > len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("restart position {offset} is past the end ({len} bytes)"),
+        ));
+    }
+    Ok(())
+}
+
 /// The metadata of the regular file at `path` (symlinks inside the root
 /// followed), checked without opening it: `open(2)` on a FIFO would block
 /// until a writer appears.

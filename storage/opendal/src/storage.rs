@@ -302,12 +302,7 @@ impl Storage for OpendalStorage {
             Found::Missing => return Err(io::Error::from(io::ErrorKind::NotFound)),
         };
         let len = meta.content_length();
-        if offset > len {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("restart position {offset} is past the end ({len} bytes)"),
-            ));
-        }
+        ftpsh_core::storage::check_offset(offset, len)?;
         Ok(ReadFile {
             len,
             body: ReadBody::Stream(self.reader(&self.file_key(path), offset, len)?),
