@@ -113,18 +113,10 @@ struct PerAccount {
 
 impl PerAccount {
     fn new(default: Arc<dyn Backend>, users: HashMap<String, Arc<dyn Backend>>) -> Self {
-        let common =
-            users
-                .values()
-                .map(|b| b.capabilities())
-                .fold(default.capabilities(), |a, b| Capabilities {
-                    append: a.append && b.append,
-                    atomic_rename: a.atomic_rename && b.atomic_rename,
-                    rename_directory: a.rename_directory && b.rename_directory,
-                    set_mtime: a.set_mtime && b.set_mtime,
-                    set_mode: a.set_mode && b.set_mode,
-                    unix_metadata: a.unix_metadata && b.unix_metadata,
-                });
+        let common = users
+            .values()
+            .map(|b| b.capabilities())
+            .fold(default.capabilities(), Capabilities::intersection);
         Self {
             default,
             users,

@@ -86,6 +86,19 @@ impl Capabilities {
         unix_metadata: false,
     };
 
+    /// What both `self` and `other` can do (a server whose accounts live
+    /// on different back-ends promises no more before login).
+    pub fn intersection(self, other: Self) -> Self {
+        Self {
+            append: self.append && other.append,
+            atomic_rename: self.atomic_rename && other.atomic_rename,
+            rename_directory: self.rename_directory && other.rename_directory,
+            set_mtime: self.set_mtime && other.set_mtime,
+            set_mode: self.set_mode && other.set_mode,
+            unix_metadata: self.unix_metadata && other.unix_metadata,
+        }
+    }
+
     /// Whether `c` is among these capabilities.
     pub fn has(&self, c: Capability) -> bool {
         match c {
