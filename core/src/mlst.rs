@@ -91,6 +91,24 @@ impl FactSet {
         Self(facts.iter().fold(0, |acc, f| acc | f.bit()))
     }
 
+    /// The facts a storage with capabilities `caps` can give: all of them,
+    /// less `unix.mode`, `unix.uid` and `unix.gid` where its metadata has
+    /// no owners or permission bits of its own (an object store's would be
+    /// made up).
+    pub fn available(caps: crate::storage::Capabilities) -> Self {
+        let all = Self::of(&Fact::ALL);
+        if caps.unix_metadata {
+            all
+        } else {
+            Self(all.0 & !Self::of(&[Fact::UnixMode, Fact::UnixUid, Fact::UnixGid]).0)
+        }
+    }
+
+    /// The facts of `self` that are also in `other`.
+    pub fn intersection(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
     /// True when `fact` is selected.
     pub fn contains(self, fact: Fact) -> bool {
         self.0 & fact.bit() != 0
@@ -146,8 +164,13 @@ impl FactSet {
     /// The `FEAT` line (RFC 3659 §7.8): every supported fact, the selected
     /// ones starred, e.g. `MLST type*;size*;modify*;perm*;unique;…`.
     pub fn feat_line(self) -> String {
+        self.feat_line_within(Self::of(&Fact::ALL))
+    }
+
+    /// [`FactSet::feat_line`] listing only the facts in `available`.
+    pub fn feat_line_within(self, available: Self) -> String {
         let mut line = "MLST ".to_owned();
-        for f in Fact::ALL {
+        for f in available.iter() {
             line.push_str(f.name());
             if self.contains(f) {
                 line.push('*');

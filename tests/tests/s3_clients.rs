@@ -773,3 +773,26 @@ fn ftps_upload_and_download_on_s3() {
     ]);
     assert_same_file(&src, &got);
 }
+
+// ---- MLST facts an object store cannot give ----
+
+/// An object has no owner or permission bits of its own: FEAT's MLST line
+/// does not offer `unix.mode`, `unix.uid`, `unix.gid`, `OPTS MLST` ignores
+/// them like unknown facts (RFC 3659 §7.9), and MLST never prints them.
+#[test]
+fn mlst_leaves_out_the_unix_facts() {
+    let Some((s3, srv)) = start("mlst-facts") else {
+        return;
+    };
+    s3.put_bytes("f.txt", b"fact");
+    let mut c = RawControl::login(srv.addr(), USER, PASSWORD);
+    let feat = c.cmd("FEAT", 211).text;
+    let line = feat.lines().find(|l| l.contains("MLST ")).unwrap();
+    assert!(line.contains("type*;size*;modify*;perm*;unique;"), "{line}");
+    assert!(!line.contains("unix."), "{line}");
+    let set = c.cmd("OPTS MLST type;unix.mode;unique;", 200).text;
+    assert!(set.ends_with("MLST OPTS type;unique;"), "{set}");
+    let mlst = c.cmd("MLST f.txt", 250).text;
+    assert!(mlst.contains("type=file;unique="), "{mlst}");
+    assert!(!mlst.contains("unix."), "{mlst}");
+}

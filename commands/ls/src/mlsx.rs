@@ -75,6 +75,15 @@ fn target(request: &Request, session: &Session) -> Result<VirtualPath, Reply> {
     }
 }
 
+/// The facts to print: those selected (`OPTS MLST`) that the session's
+/// storage can give (RFC 3659 §7.9: a fact the server cannot give is left
+/// out).
+fn facts(session: &Session) -> ftpsh_core::mlst::FactSet {
+    session
+        .mlst_facts
+        .intersection(ftpsh_core::mlst::FactSet::available(session.capabilities()))
+}
+
 /// What MLSx's `perm` fact (RFC 3659 §7.5.5) may promise: the user's
 /// permissions, less what the session's storage cannot do (no `a` on an
 /// object store, which has no append).
@@ -101,7 +110,7 @@ fn mlsd(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     let perms = user_permissions(session);
     let mut out = Vec::new();
     for e in list_dir(storage, &path).map_err(|e| io_reply(&e, &path))? {
-        out.extend_from_slice(mlsx_facts(&e, perms, session.mlst_facts).as_bytes());
+        out.extend_from_slice(mlsx_facts(&e, perms, facts(session)).as_bytes());
         out.push(b' ');
         out.extend_from_slice(display_name(&e.name).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -121,7 +130,7 @@ fn mlst(request: &Request, session: &Session) -> Result<Outcome, Reply> {
     let path = target(request, session)?;
     let meta = stat(storage, &path).map_err(|e| io_reply(&e, &path))?;
     let entry = entry_info(path.to_string(), &meta);
-    let facts = mlsx_facts(&entry, user_permissions(session), session.mlst_facts);
+    let facts = mlsx_facts(&entry, user_permissions(session), facts(session));
     Ok(Reply::multiline(
         ReplyCode::FILE_ACTION_OK,
         [

@@ -74,7 +74,9 @@ fn feat(session: &Session) -> Reply {
     let mut reply = session.registry.feat_reply_for(session.capabilities());
     for line in &mut reply.lines {
         if line.starts_with("MLST ") {
-            *line = session.mlst_facts.feat_line();
+            *line = session
+                .mlst_facts
+                .feat_line_within(FactSet::available(session.capabilities()));
         }
     }
     if !session.config.active_mode {
@@ -108,8 +110,10 @@ fn opts(arg: &str, session: &mut Session) -> Reply {
             ),
         },
         // RFC 3659 §7.9: the reply lists the facts now selected.
+        // Facts the storage cannot give are ignored like unknown ones.
         "MLST" => match FactSet::parse_opts(value) {
             Ok(set) => {
+                let set = set.intersection(FactSet::available(session.capabilities()));
                 session.mlst_facts = set;
                 Reply::new(ReplyCode::OK, format!("MLST OPTS {set}").trim_end())
             }
