@@ -78,6 +78,9 @@ pub(crate) struct Shared {
     /// Mixed into [`Metadata::unique`](ftpsh_core::Metadata::unique) so
     /// that keys of different buckets differ.
     pub namespace: String,
+    /// Parts of one upload sent at once (`upload_parts`): each holds
+    /// [`CHUNK`](crate::CHUNK) bytes of memory while in flight.
+    pub upload_parts: usize,
 }
 
 // By hand: OpenDAL's own Debug shows a service's configuration, which for
@@ -148,6 +151,9 @@ impl OpendalBackend {
             })?;
         let mut backend = Self::from_operator(op, parsed.describe);
         backend.bucket = parsed.bucket;
+        if let Some(shared) = Arc::get_mut(&mut backend.shared) {
+            shared.upload_parts = parsed.upload_parts;
+        }
         Ok(backend)
     }
 
@@ -179,6 +185,7 @@ impl OpendalBackend {
                 handle: rt.handle().clone(),
                 describe,
                 namespace,
+                upload_parts: 1,
             }),
             raw,
             bucket: None,

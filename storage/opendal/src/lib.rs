@@ -14,7 +14,7 @@
 //! |---|---|
 //! | `s3://BUCKET[/PREFIX]` | AWS S3, virtual-host style, region `us-east-1` |
 //! | `s3://BUCKET[/PREFIX]?endpoint=http://127.0.0.1:8333` | an S3-compatible store, path style |
-//! | options | `endpoint`, `region`, `access_key_id`, `secret_access_key`, `session_token`, `virtual_host_style=true\|false` |
+//! | options | `endpoint`, `region`, `access_key_id`, `secret_access_key`, `session_token`, `virtual_host_style=true\|false`, `upload_parts=N` (parts of one upload in flight at once, 1-16, default 1: each holds [`CHUNK`] bytes) |
 //! | `fs:///ABS/DIR` | a host directory through OpenDAL's `fs` service |
 //! | `opendal+SERVICE://?KEY=VALUE&...` | any OpenDAL service compiled in, options passed to [`opendal::Operator::via_iter`] as they are |
 //!

@@ -34,7 +34,7 @@ impl Upload {
                 key,
                 opendal::options::WriteOptions {
                     chunk: Some(CHUNK),
-                    concurrent: 1,
+                    concurrent: shared.upload_parts,
                     ..Default::default()
                 },
             ))

@@ -33,7 +33,11 @@ const S3_KEYS: &[&str] = &[
     "secret_access_key",
     "session_token",
     "virtual_host_style",
+    "upload_parts",
 ];
+
+/// Most parts of one upload in flight at once (`upload_parts`).
+pub(crate) const MAX_UPLOAD_PARTS: usize = 16;
 
 /// A parsed storage URI.
 #[derive(Clone, PartialEq, Eq)]
@@ -46,6 +50,9 @@ pub(crate) struct Parsed {
     pub describe: String,
     /// The bucket (or container) name, for error messages.
     pub bucket: Option<String>,
+    /// Parts of one upload sent at once (`upload_parts`, s3:// only;
+    /// default 1).
+    pub upload_parts: usize,
 }
 
 impl std::fmt::Debug for Parsed {
@@ -154,6 +161,7 @@ pub(crate) fn parse(uri: &str) -> Result<Parsed, Error> {
                 options: vec![("root".to_owned(), dir.clone())],
                 describe: format!("fs://{dir}"),
                 bucket: None,
+                upload_parts: 1,
             })
         }
         s => {
@@ -181,6 +189,7 @@ pub(crate) fn parse(uri: &str) -> Result<Parsed, Error> {
                 options,
                 describe: redact(uri),
                 bucket,
+                upload_parts: 1,
             })
         }
     }
@@ -212,6 +221,7 @@ fn parse_s3(uri: &str, location: &str, query: &str) -> Result<Parsed, Error> {
     let mut region = None;
     let mut endpoint = None;
     let mut virtual_host = None;
+    let mut upload_parts = 1;
     for (k, v) in query_pairs(uri, query)? {
         match k.as_str() {
             "region" => region = Some(v),
@@ -222,6 +232,18 @@ fn parse_s3(uri: &str, location: &str, query: &str) -> Result<Parsed, Error> {
                 endpoint = Some(v);
             }
             "virtual_host_style" => virtual_host = Some(parse_bool(uri, &k, &v)?),
+            "upload_parts" => {
+                upload_parts = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_UPLOAD_PARTS).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            uri,
+                            format!("upload_parts must be a number from 1 to {MAX_UPLOAD_PARTS}"),
+                        )
+                    })?;
+            }
             "access_key_id" | "secret_access_key" | "session_token" => options.push((k, v)),
             _ => {
                 return Err(bad(
@@ -257,6 +279,7 @@ fn parse_s3(uri: &str, location: &str, query: &str) -> Result<Parsed, Error> {
         options,
         describe,
         bucket: Some(bucket.to_owned()),
+        upload_parts,
     })
 }
 
@@ -269,6 +292,16 @@ mod tests {
             .iter()
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn upload_parts() {
+        assert_eq!(parse("s3://bkt").unwrap().upload_parts, 1);
+        let p = parse("s3://bkt?upload_parts=4").unwrap();
+        assert_eq!(p.upload_parts, 4);
+        // Ours, not OpenDAL's: not passed on to the operator.
+        assert_eq!(opt(&p, "upload_parts"), None);
+        assert_eq!(parse("fs:///srv").unwrap().upload_parts, 1);
     }
 
     #[test]
@@ -319,6 +352,9 @@ mod tests {
             ("s3://b?regoin=x", "unknown option \"regoin\""),
             ("s3://b?endpoint=ftp://x", "http://"),
             ("s3://b?virtual_host_style=maybe", "true or false"),
+            ("s3://b?upload_parts=0", "from 1 to 16"),
+            ("s3://b?upload_parts=17", "from 1 to 16"),
+            ("s3://b?upload_parts=two", "from 1 to 16"),
             ("s3://b?region=a&region=b", "twice"),
             ("s3://key:secret@b", "options"),
             ("fs://relative", "absolute"),

@@ -208,6 +208,30 @@ fn multipart_upload_ranged_read_and_abort() {
     }
 }
 
+/// `upload_parts=3`: parts sent three at a time still make one object,
+/// whole and in order, and a dropped upload still leaves the old one.
+#[test]
+fn parts_in_flight_at_once() {
+    let Some(weed) = SeaweedFs::start_or_skip() else {
+        return;
+    };
+    weed.create_bucket("parts").unwrap();
+    let uri = format!("{}&upload_parts=3", weed.uri("parts", ""));
+    let backend = backend_from_uri(&uri).unwrap();
+    let s = backend.open_root(&user("alice")).unwrap();
+    let big = pattern((40 << 20) + 5, 11);
+    let reply = upload(&*s, "/big.bin", &big).commit();
+    assert_eq!(reply.code.0, 226, "{}", reply.text());
+    assert!(read_from(&*s, "/big.bin", 0) == big, "object differs");
+    let tag = etag(&weed, "parts", "alice/big.bin");
+    assert!(
+        tag.trim_matches('"').ends_with("-6"),
+        "multipart ETag: {tag}"
+    );
+    drop(upload(&*s, "/big.bin", &pattern(20 << 20, 12)));
+    assert!(read_from(&*s, "/big.bin", 0) == big, "the old object stays");
+}
+
 #[test]
 fn tree_operations_and_prefixes() {
     let Some(weed) = SeaweedFs::start_or_skip() else {
