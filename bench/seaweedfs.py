@@ -106,8 +106,11 @@ class SeaweedFs:
 
     def storage_uri(self, prefix):
         """`ftpshd --storage` for `prefix` of the bucket (credentials from
-        the environment, see `env`)."""
-        return f"s3://{self.bucket}/{prefix}?endpoint={self.endpoint}&region=us-east-1"
+        the environment, see `env`), with the options in
+        FTPSH_BENCH_S3_OPTIONS appended (e.g. `upload_parts=2`)."""
+        extra = os.environ.get("FTPSH_BENCH_S3_OPTIONS", "")
+        extra = f"&{extra}" if extra else ""
+        return f"s3://{self.bucket}/{prefix}?endpoint={self.endpoint}&region=us-east-1{extra}"
 
     def curl_auth(self):
         """curl options that sign its requests to the S3 gateway."""
