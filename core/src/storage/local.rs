@@ -36,11 +36,6 @@ impl LocalBackend {
     pub fn new() -> Self {
         Self::default()
     }
-
-    /// Roots with a live shared handle (for tests and metrics).
-    pub fn open_roots(&self) -> usize {
-        self.jails.len()
-    }
 }
 
 impl Backend for LocalBackend {
@@ -75,11 +70,6 @@ impl LocalStorage {
     /// The I/O error from opening the directory.
     pub fn open(root: &std::path::Path) -> io::Result<Self> {
         Ok(Self::new(Jail::open(root)?))
-    }
-
-    /// The jail (for callers that need the directory capability itself).
-    pub fn jail(&self) -> &Jail {
-        &self.jail
     }
 }
 

@@ -47,13 +47,6 @@ pub struct Capabilities {
     /// from a restart marker (REST+STOR, RFC 3659 §5.5). Object stores have
     /// no append: emulating it would rewrite the whole object.
     pub append: bool,
-    /// RNFR/RNTO is one atomic `rename(2)`. When `false` a file rename is
-    /// a copy then a delete (an observer may see both names for a moment;
-    /// a failure between the two leaves both).
-    pub atomic_rename: bool,
-    /// Renaming a non-empty directory. Object stores would have to copy
-    /// every object below it; they answer `550`.
-    pub rename_directory: bool,
     /// Setting a file's modification time (MFMT, RFC 3659 draft
     /// "MFMT"; `SITE UTIME`).
     pub set_mtime: bool,
@@ -68,8 +61,6 @@ impl Capabilities {
     /// Everything: a POSIX filesystem.
     pub const POSIX: Self = Self {
         append: true,
-        atomic_rename: true,
-        rename_directory: true,
         set_mtime: true,
         set_mode: true,
         unix_metadata: true,
@@ -79,8 +70,6 @@ impl Capabilities {
     /// directory rename, no modification time or mode of one's choosing.
     pub const OBJECT_STORE: Self = Self {
         append: false,
-        atomic_rename: false,
-        rename_directory: false,
         set_mtime: false,
         set_mode: false,
         unix_metadata: false,
@@ -91,8 +80,6 @@ impl Capabilities {
     pub fn intersection(self, other: Self) -> Self {
         Self {
             append: self.append && other.append,
-            atomic_rename: self.atomic_rename && other.atomic_rename,
-            rename_directory: self.rename_directory && other.rename_directory,
             set_mtime: self.set_mtime && other.set_mtime,
             set_mode: self.set_mode && other.set_mode,
             unix_metadata: self.unix_metadata && other.unix_metadata,
@@ -296,11 +283,14 @@ pub trait Storage: Send + Sync + fmt::Debug {
     -> io::Result<Box<dyn UploadSink>>;
 
     /// Renames `from` to `to`, replacing a file at `to` (RFC 959 §4.1.3
-    /// RNFR/RNTO).
+    /// RNFR/RNTO). On a disk one atomic `rename(2)`; an object store copies
+    /// then deletes (not atomic: both names may be seen for a moment, and a
+    /// failure between the two leaves both).
     ///
     /// # Errors
-    /// `NotFound`; `DirectoryNotEmpty` or `Unsupported` for a directory
-    /// the back-end cannot rename ([`Capabilities::rename_directory`]).
+    /// `NotFound`; `DirectoryNotEmpty` for a non-empty directory the
+    /// back-end cannot rename (an object store would copy every object
+    /// below it).
     fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> io::Result<()>;
 
     /// Deletes the file `path` (a symlink itself, not its target).

@@ -374,7 +374,7 @@ impl Storage for OpendalStorage {
                 self.check_parent(to)?;
                 let (from_dir, to_dir) = (self.dir_key(from), self.dir_key(to));
                 // Renaming a non-empty directory would copy every object
-                // below it: refused (Capabilities::rename_directory).
+                // below it: refused (an object store would copy every object below it).
                 if self.has_children(&from_dir)? {
                     return Err(io::Error::from(io::ErrorKind::DirectoryNotEmpty));
                 }
