@@ -183,11 +183,22 @@ impl BridgedSink {
     /// `WouldBlock` while the pipe is full; the writer thread's error
     /// when it stopped (the store refused a part, ...).
     pub(crate) fn flush_pending(&mut self) -> io::Result<()> {
-        while !self.pending.is_empty() {
-            let n = self.write_pipe(&self.pending.clone())?;
-            self.pending.drain(..n);
-        }
-        Ok(())
+        // Taken out for the writes (which borrow `self`), put back with
+        // what the pipe did not take: no copy of the bytes.
+        let mut pending = std::mem::take(&mut self.pending);
+        let mut done = 0;
+        let result = loop {
+            if done == pending.len() {
+                break Ok(());
+            }
+            match self.write_pipe(&pending[done..]) {
+                Ok(n) => done += n,
+                Err(e) => break Err(e),
+            }
+        };
+        pending.drain(..done);
+        self.pending = pending;
+        result
     }
 
     /// Accepts all of `buf`: into the pipe as far as it goes, the rest

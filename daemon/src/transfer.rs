@@ -52,20 +52,35 @@ impl Source {
     /// # Errors
     /// The pipe or the thread could not be created.
     pub(crate) fn open(source: DataSource) -> io::Result<Self> {
-        match source {
-            DataSource::Blocking(reader) => {
-                let pipe = PipeSource::spawn(reader)?;
-                let poll = Some(pipe.fd());
-                Ok(Self::Reader {
-                    reader: Box::new(pipe),
-                    buf: vec![0; READER_BUFFER].into_boxed_slice(),
-                    pos: 0,
-                    len: 0,
-                    poll,
-                })
+        let reader = |reader, poll| Self::Reader {
+            reader,
+            buf: vec![0; READER_BUFFER].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            poll,
+        };
+        Ok(match source {
+            DataSource::File { file, offset } => {
+                let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+                // sendfile reads the file on the loop thread: a larger
+                // read-ahead window makes it wait for the disk less often.
+                // Only advice, so a failure changes nothing.
+                let _ = nix::fcntl::posix_fadvise(
+                    &file,
+                    offset,
+                    0,
+                    nix::fcntl::PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL,
+                );
+                Self::File { file, offset }
             }
-            other => Ok(other.into()),
-        }
+            DataSource::Bytes(bytes) => Self::Bytes { bytes, pos: 0 },
+            DataSource::Reader(r) => reader(r, None),
+            DataSource::Blocking(r) => {
+                let pipe = PipeSource::spawn(r)?;
+                let poll = Some(pipe.fd());
+                reader(Box::new(pipe), poll)
+            }
+        })
     }
 
     /// A descriptor besides the data connection to poll for readability.
@@ -107,6 +122,26 @@ impl Sink {
         }
     }
 
+    /// Whether the sink takes more now: `WouldBlock` while a bridged sink's
+    /// pipe is full; its writer thread's error once it stopped.
+    fn ready(&mut self) -> io::Result<()> {
+        match self {
+            Self::Direct(_) => Ok(()),
+            Self::Bridged(b) => b.flush_pending(),
+        }
+    }
+
+    /// Takes all of `data`.
+    fn accept(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            // The sink may come from a plugin: a panic in it must end this
+            // upload, not the event loop.
+            Self::Direct(sink) => catch_unwind(AssertUnwindSafe(|| sink.write_all(data)))
+                .unwrap_or_else(|_| Err(io::Error::other("upload sink panicked"))),
+            Self::Bridged(b) => b.push(data),
+        }
+    }
+
     /// The sink to sync and commit, on a worker.
     pub(crate) fn into_upload(self) -> Box<dyn UploadSink> {
         match self {
@@ -118,40 +153,6 @@ impl Sink {
 
 /// Size of a [`Source::Reader`]'s buffer.
 const READER_BUFFER: usize = 64 * 1024;
-
-impl From<DataSource> for Source {
-    fn from(source: DataSource) -> Self {
-        match source {
-            DataSource::File { file, offset } => {
-                let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-                // sendfile reads the file on the loop thread: a larger
-                // read-ahead window makes it wait for the disk less often.
-                // Only advice, so a failure changes nothing.
-                let _ = nix::fcntl::posix_fadvise(
-                    &file,
-                    offset,
-                    0,
-                    nix::fcntl::PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL,
-                );
-                Self::File { file, offset }
-            }
-            DataSource::Bytes(bytes) => Self::Bytes { bytes, pos: 0 },
-            DataSource::Reader(reader) => Self::Reader {
-                reader,
-                buf: vec![0; READER_BUFFER].into_boxed_slice(),
-                pos: 0,
-                len: 0,
-                poll: None,
-            },
-            // Callers use `Source::open`, which bridges it; reading it on
-            // the loop would block the loop.
-            DataSource::Blocking(_) => Self::Bytes {
-                bytes: Vec::new(),
-                pos: 0,
-            },
-        }
-    }
-}
 
 /// Why a pump call returned.
 #[derive(Debug)]
@@ -278,25 +279,12 @@ pub(crate) fn pump_receive(
     buf: &mut [u8],
     moved: &mut u64,
 ) -> Pump {
-    match sink {
-        Sink::Direct(sink) => pump_receive_direct(socket, sink.as_mut(), buf, moved),
-        Sink::Bridged(sink) => pump_receive_bridged(socket, sink, buf, moved),
-    }
-}
-
-/// Receives into a sink on the other side of a pipe: nothing more is read
-/// from the data connection while the pipe is full (TCP then slows the
-/// client down), and the data connection's end counts only once every
-/// received byte is in the pipe.
-fn pump_receive_bridged(
-    socket: &mut Stream,
-    sink: &mut BridgedSink,
-    buf: &mut [u8],
-    moved: &mut u64,
-) -> Pump {
     let mut budget = CHUNK_BUDGET;
     while budget > 0 {
-        match sink.flush_pending() {
+        // A bridged sink whose pipe is full takes nothing more: the data
+        // connection is not read (TCP then slows the client down), and its
+        // end counts only once every received byte is in the pipe.
+        match sink.ready() {
             Ok(()) => {}
             Err(e) if would_block(&e) => return Pump::Blocked,
             Err(e) => return Pump::SinkError(e),
@@ -304,36 +292,7 @@ fn pump_receive_bridged(
         match socket.read(buf) {
             Ok(0) => return Pump::Finished,
             Ok(n) => {
-                if let Err(e) = sink.push(&buf[..n]) {
-                    return Pump::SinkError(e);
-                }
-                *moved += n as u64;
-                budget = budget.saturating_sub(n);
-            }
-            Err(e) if would_block(&e) => return Pump::Blocked,
-            Err(e) if interrupted(&e) => {}
-            Err(e) => return Pump::PeerError(e),
-        }
-    }
-    Pump::Budget
-}
-
-fn pump_receive_direct(
-    socket: &mut Stream,
-    sink: &mut dyn UploadSink,
-    buf: &mut [u8],
-    moved: &mut u64,
-) -> Pump {
-    let mut budget = CHUNK_BUDGET;
-    while budget > 0 {
-        match socket.read(buf) {
-            Ok(0) => return Pump::Finished,
-            Ok(n) => {
-                // The sink may come from a plugin: a panic in it must end
-                // this upload, not the event loop.
-                let written = catch_unwind(AssertUnwindSafe(|| sink.write_all(&buf[..n])))
-                    .unwrap_or_else(|_| Err(io::Error::other("upload sink panicked")));
-                if let Err(e) = written {
+                if let Err(e) = sink.accept(&buf[..n]) {
                     return Pump::SinkError(e);
                 }
                 *moved += n as u64;
