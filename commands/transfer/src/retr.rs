@@ -1,10 +1,10 @@
 //! RETR (alias DOWNLOAD), RFC 959 §4.1.3, with REST STREAM (RFC 3659 §5).
 
 use ftpsh_core::ascii::ToNetwork;
-use ftpsh_core::storage::regular_file_metadata;
+use ftpsh_core::storage::{RestartPastEnd, restart_past_end};
 use ftpsh_core::{
     Command, DataSource, Outcome, Permission, ReadBody, Reply, ReplyCode, Request, Session,
-    Transfer, TransferType, VerbSpec, io_reply, not_regular_file,
+    Transfer, TransferType, VerbSpec, io_reply,
 };
 
 use crate::outcome;
@@ -57,27 +57,17 @@ impl Command for Download {
 fn retr(request: &Request, session: &Session, offset: u64) -> Result<Outcome, Reply> {
     let storage = session.require_storage()?;
     let path = session.path_arg(request, "a file name")?;
-    // Checked before opening: open(2) on a FIFO waits for a writer, and a
-    // marker past the end is 554, not an error of the storage.
-    let len = regular_file_metadata(storage.as_ref(), &path)?.len;
-    let invalid_restart = |len: u64| {
-        Reply::new(
-            ReplyCode(554),
-            format!("{path}: invalid restart position {offset} (file is {len} bytes)"),
-        )
-    };
-    if offset > len {
-        return Err(invalid_restart(len));
-    }
+    // One call: the storage checks that it is a regular file (before
+    // opening: open(2) on a FIFO waits for a writer) and the marker.
     let opened = storage
         .open_read(&path, offset)
-        .map_err(|e| match e.kind() {
-            // The file was replaced by something else, or shrank, meanwhile.
-            std::io::ErrorKind::InvalidInput => match storage.metadata(&path) {
-                Ok(m) if m.is_file() => invalid_restart(m.len),
-                _ => not_regular_file(&path),
-            },
-            _ => io_reply(&e, &path),
+        .map_err(|e| match restart_past_end(&e) {
+            Some(RestartPastEnd { len, .. }) => Reply::new(
+                ReplyCode(554),
+                format!("{path}: invalid restart position {offset} (file is {len} bytes)"),
+            ),
+            // InvalidInput is "not a regular file" (550).
+            None => io_reply(&e, &path),
         })?;
     let len = opened.len;
     let mode = match session.transfer_type {

@@ -361,20 +361,36 @@ pub fn not_a_regular_file() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
-/// [`Storage::open_read`]'s check of a restart marker (RFC 3659 §5.3):
-/// `InvalidInput` when `offset` bytes is past the end of a file of `len`
-/// bytes.
+/// A restart marker past the end of the file (RFC 3659 §5.3), inside the
+/// `InvalidInput` error of [`Storage::open_read`]: see [`restart_past_end`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("restart position {offset} is past the end ({len} bytes)")]
+pub struct RestartPastEnd {
+    /// The marker, in bytes.
+    pub offset: u64,
+    /// The file's size, in bytes.
+    pub len: u64,
+}
+
+/// [`Storage::open_read`]'s check of a restart marker: `offset` bytes must
+/// not be past the end of a file of `len` bytes.
 ///
 /// # Errors
-/// `InvalidInput` naming both numbers.
+/// `InvalidInput` carrying [`RestartPastEnd`].
 pub fn check_offset(offset: u64, len: u64) -> io::Result<()> {
     if offset > len {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("restart position {offset} is past the end ({len} bytes)"),
+            RestartPastEnd { offset, len },
         ));
     }
     Ok(())
+}
+
+/// The [`RestartPastEnd`] inside `err`, if that is what it is (the
+/// command answers `554`, RFC 3659 §5.4, rather than `550`).
+pub fn restart_past_end(err: &io::Error) -> Option<RestartPastEnd> {
+    err.get_ref()?.downcast_ref::<RestartPastEnd>().copied()
 }
 
 /// The metadata of the regular file at `path` (symlinks inside the root
