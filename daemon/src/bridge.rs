@@ -54,6 +54,10 @@ fn pipe(non_blocking: &impl AsFd) -> io::Result<()> {
 pub(crate) struct PipeSource {
     pipe: PipeReader,
     status: Receiver<io::Result<()>>,
+    /// The thread reported a clean end: later reads (the loop reads again
+    /// after the end while TLS records still wait to be written) return
+    /// the end again.
+    ended: bool,
 }
 
 impl PipeSource {
@@ -77,6 +81,7 @@ impl PipeSource {
         Ok(Self {
             pipe: pipe_r,
             status,
+            ended: false,
         })
     }
 
@@ -108,8 +113,12 @@ fn copy(reader: &mut dyn Read, pipe: &mut PipeWriter) -> io::Result<()> {
 impl Read for PipeSource {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.pipe.read(buf) {
+            Ok(0) if self.ended => Ok(0),
             Ok(0) => match self.status.try_recv() {
-                Ok(result) => result.map(|()| 0),
+                Ok(result) => {
+                    self.ended = result.is_ok();
+                    result.map(|()| 0)
+                }
                 // Sent before the pipe closes, so never empty here, unless
                 // the thread died (a panic in the reader).
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
@@ -380,6 +389,34 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(drain_source(s).unwrap(), 3_000_000);
+    }
+
+    #[test]
+    fn the_end_reads_as_the_end_every_time() {
+        let mut s = PipeSource::spawn(Box::new(Slow {
+            left: 1000,
+            fail_at_end: false,
+        }))
+        .unwrap();
+        let mut buf = vec![0; 4096];
+        let mut total = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "no end within 20 s");
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(total, 1000);
+        // The loop reads again after the end while a TLS data connection
+        // still writes out its last records: still the end, not an error.
+        assert_eq!(s.read(&mut buf).unwrap(), 0);
+        assert_eq!(s.read(&mut buf).unwrap(), 0);
     }
 
     #[test]
