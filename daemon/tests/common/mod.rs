@@ -66,6 +66,7 @@ impl Command for TestCommands {
             VerbSpec::new("PUTF", "PUTF name", "receive a file").data(),
             VerbSpec::new("GETS", "GETS name", "send a file through a thread").data(),
             VerbSpec::new("GETX", "GETX name", "send a file, then fail").data(),
+            VerbSpec::new("GETW", "GETW name", "send a file once released").data(),
             VerbSpec::new("PUTS", "PUTS name", "receive a file through a thread").data(),
             VerbSpec::new("PUTP", "PUTP", "receive into a sink that panics").data(),
             VerbSpec::new("PUTE", "PUTE", "receive onto a full disk").data(),
@@ -144,7 +145,7 @@ impl Command for TestCommands {
             }
             // A file read by a thread of the daemon's, as an object store's
             // GET is: slowly, in small pieces, maybe failing at the end.
-            "GETS" | "GETX" => {
+            "GETS" | "GETX" | "GETW" => {
                 let storage = session.storage().unwrap();
                 let path = session.cwd.resolve(arg).unwrap();
                 match storage.open_read(&path, 0) {
@@ -156,6 +157,10 @@ impl Command for TestCommands {
                         transfer: Transfer::Send(DataSource::Blocking(Box::new(SlowReader {
                             inner: file,
                             fail_at_end: request.verb == "GETX",
+                            // GETW: nothing is read until the test creates
+                            // `release` in the root.
+                            release: (request.verb == "GETW")
+                                .then(|| session.user().unwrap().root.join("release")),
                         }))),
                     },
                     Ok(_) => reply(550, "not a local file"),
@@ -378,14 +383,26 @@ pub fn read_all(mut data: TcpStream) -> Vec<u8> {
     out
 }
 
-/// A reader that waits 1 ms per 64 KiB, and may fail instead of ending.
+/// A reader that waits 1 ms per 64 KiB, and may fail instead of ending;
+/// with `release`, its first read waits (at most 60 s) until that file
+/// exists, as a store that does not answer.
 struct SlowReader {
     inner: std::fs::File,
     fail_at_end: bool,
+    release: Option<std::path::PathBuf>,
 }
 
 impl std::io::Read for SlowReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(release) = self.release.take() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !release.exists() {
+                if std::time::Instant::now() > deadline {
+                    return Err(std::io::Error::other("never released"));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         std::thread::sleep(Duration::from_millis(1));
         let n = buf.len().min(64 * 1024);
         match self.inner.read(&mut buf[..n])? {
