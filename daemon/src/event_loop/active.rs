@@ -33,6 +33,7 @@ fn connect_from(local: IpAddr, target: SocketAddr) -> io::Result<TcpStream> {
         Some(Protocol::TCP),
     )?;
     socket.set_nonblocking(true)?;
+    crate::transfer::limit_unsent(&socket);
     socket.bind(&local.into())?;
     match socket.connect(&target.into()) {
         Ok(()) => {}

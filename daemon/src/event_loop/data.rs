@@ -115,6 +115,7 @@ impl EventLoop {
             return;
         };
         conn.timers[Kind::Passive as usize].want = None;
+        crate::transfer::limit_unsent(&socket);
         let mut stream = Stream::plain(socket);
         // Under PROT P the handshake starts in `check_data_tls`, once the
         // direction of the transfer (or the ClientHello) is known.
