@@ -28,20 +28,22 @@ pub(crate) const CHUNK_BUDGET: usize = 1024 * 1024;
 /// (`TCP_NOTSENT_LOWAT`, Linux `tcp(7)`); data in flight does not count.
 ///
 /// Without a limit a `sendfile` of the 1 MiB budget queues up to the send
-/// buffer (4 MiB here) ahead of the congestion window. TCP then sends most
-/// of it from the acknowledgement path, and on loopback that runs on the
-/// receiving client's CPU while the loop sends from its own: segments of
-/// one connection go through two CPUs' backlogs and arrive out of order,
-/// which TCP takes for loss (spurious retransmits, `TCPOFOQueue` and
-/// `TCPDSACKRecv` in `nstat`) and the receive window stays small. Measured
-/// with `curl -o /dev/null` RETR of a cached 1 GiB file, 11 interleaved
-/// rounds: 2,525 MiB/s median with no limit, 5,126 with 64 KiB, 5,757 with
-/// 32 KiB (pyftpdlib 2.2.0, whose 64 KiB `sendfile` per loop turn leaves
-/// nothing unsent: 2,911), at the same CPU time per GiB. Over a real
-/// network the limit costs nothing either: the congestion window stays
-/// full and the loop tops the queue up when it runs low, long before an
-/// RTT has passed; and an idle-but-queued 4 MiB per transfer is kernel
-/// memory that 300 concurrent downloads no longer pin.
+/// buffer (4 MiB here) behind the congestion window, and TCP sends it in
+/// bursts as acknowledgements open the window, partly from the
+/// acknowledgement path in the receiving client's context. Measured on
+/// loopback with `curl -o /dev/null` RETR of a cached 1 GiB file: without
+/// the limit, out-of-order segments and spurious retransmits (`nstat`:
+/// `TCPOFOQueue`, `TCPDSACKRecv`), a receive window stuck near 1 MB
+/// (`ss -tmi`; 3 MB under pyftpdlib) and 2,525 MiB/s median over 11
+/// interleaved rounds; with 32 KiB, next to no reordering and 5,757 MiB/s
+/// (64 KiB: 5,126; pyftpdlib 2.2.0, whose one 64 KiB `sendfile` per loop
+/// turn leaves little unsent: 2,911), at the same CPU time per GiB. It
+/// held with the daemon and curl pinned to separate CPUs (2,683 against
+/// 4,098 MiB/s with 64 KiB, 7 rounds). Over a real network the limit
+/// costs nothing: the data in flight fills the congestion window as
+/// before, and the loop tops the unsent queue up long before an RTT has
+/// passed. It also keeps a stalled download from pinning 4 MiB of kernel
+/// memory.
 pub(crate) const NOTSENT_LOWAT: u32 = 32 * 1024;
 
 /// Sets [`NOTSENT_LOWAT`] on a new data connection. Only a tuning: a
