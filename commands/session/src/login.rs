@@ -51,6 +51,9 @@ impl Command for Auth {
             VerbSpec::new("USER", "USER <SP> username", "start a login as username")
                 .needs_arg()
                 .no_login()
+                // Only session state and the in-memory account table: the
+                // password check, which may hash, is PASS's.
+                .inline()
                 .example("USER alice", 331, "asks for the password")
                 .example("USER anonymous", 331, "asks for an e-mail address")
                 .example("USER", 501, "a user name is required"),
