@@ -23,6 +23,7 @@ pub mod registry;
 pub mod reply;
 pub mod request;
 pub mod session;
+pub mod spare;
 pub mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;

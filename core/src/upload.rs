@@ -4,7 +4,9 @@
 //! (via `cap-tempfile`) and only [`commit`](UploadSink::commit) links it over
 //! the final name with one `rename(2)`, so an interrupted, aborted or failed
 //! upload never replaces or corrupts an existing file and leaves no stray
-//! file behind. [`InPlaceUpload`] writes into an existing file at an offset
+//! file behind. With a [`SpareTemps`], a series of uploads into one
+//! directory takes temp files made ahead of time (see [`crate::spare`]).
+//! [`InPlaceUpload`] writes into an existing file at an offset
 //! (APPE, REST+STOR), which is what resuming requires.
 
 use std::io::{self, Seek, SeekFrom, Write};
@@ -17,8 +19,55 @@ use crate::error::io_reply;
 use crate::jail::{Jail, VirtualPath};
 use crate::reclaim;
 use crate::reply::{Reply, ReplyCode};
+use crate::spare::{self, SpareTemps};
 
-type MaybeTemp<'a> = Option<TempFile<'a>>;
+/// The unnamed file an atomic upload writes into.
+enum Temp<'d> {
+    /// Made for this upload.
+    Own(TempFile<'d>),
+    /// A spare made ahead of time in the same directory (always an
+    /// `O_TMPFILE`).
+    Spare(std::fs::File),
+}
+
+impl Temp<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Own(t) => t.write(buf),
+            Self::Spare(f) => f.write(buf),
+        }
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        match self {
+            Self::Own(t) => t.as_file().sync_data(),
+            Self::Spare(f) => f.sync_data(),
+        }
+    }
+
+    /// Sets the final mode and links the file over `name` in `dir`.
+    fn commit(self, dir: &Dir, name: &str, written: u64) -> io::Result<()> {
+        match self {
+            Self::Own(t) => {
+                t.as_file().set_permissions(Permissions::from_mode(0o644))?;
+                t.replace(name)
+            }
+            Self::Spare(f) => {
+                use std::os::unix::fs::PermissionsExt as _;
+                f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+                // Nothing written moved the spare's times since it was
+                // made: an empty upload is stamped now, as a new file is.
+                if written == 0 {
+                    let now = std::time::SystemTime::now();
+                    f.set_times(std::fs::FileTimes::new().set_modified(now))?;
+                }
+                spare::link_as(dir, &f, name)
+            }
+        }
+    }
+}
+
+type MaybeTemp<'a> = Option<Temp<'a>>;
 
 self_cell::self_cell!(
     /// The target directory handle and the temp file that borrows it, kept
@@ -47,6 +96,20 @@ impl AtomicUpload {
     /// the root, `StorageFull` when the disk is full (see
     /// [`io_reply`] for their reply codes).
     pub fn create(jail: &Jail, path: &VirtualPath) -> io::Result<Self> {
+        Self::create_with(jail, path, None)
+    }
+
+    /// [`create`](Self::create), taking a spare temp file from `spares`
+    /// when one is ready in the directory (and telling `spares` of the
+    /// upload, so that a series of them gets spares).
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn create_with(
+        jail: &Jail,
+        path: &VirtualPath,
+        spares: Option<&SpareTemps>,
+    ) -> io::Result<Self> {
         let name = path
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidFilename, "not a file name"))?
@@ -64,7 +127,11 @@ impl AtomicUpload {
             }
             _ => {}
         }
-        let cell = TempInDir::try_new(dir, |dir| TempFile::new(dir).map(Some))?;
+        let spare = spares.and_then(|s| s.take(&dir));
+        let cell = TempInDir::try_new(dir, |dir| match spare {
+            Some(file) => Ok(Some(Temp::Spare(file))),
+            None => TempFile::new(dir).map(|t| Some(Temp::Own(t))),
+        })?;
         Ok(Self {
             cell,
             name,
@@ -92,13 +159,14 @@ impl Write for AtomicUpload {
 impl UploadSink for AtomicUpload {
     fn sync(&mut self) -> io::Result<()> {
         self.cell.with_dependent_mut(|_, t| match t {
-            Some(t) => t.as_file().sync_data(),
+            Some(t) => t.sync_data(),
             None => Err(io::Error::other("upload already committed")),
         })
     }
 
     fn commit(mut self: Box<Self>) -> Reply {
         let name = self.name.clone();
+        let written = self.written;
         let result = self.cell.with_dependent_mut(|dir, t| -> io::Result<()> {
             let t = t
                 .take()
@@ -106,10 +174,9 @@ impl UploadSink for AtomicUpload {
             // The data was made durable first (`sync`) when the policy asks
             // for it; the name comes last, with one rename(2), so a reader
             // sees the old file or the complete new one, never a torn one.
-            t.as_file().set_permissions(Permissions::from_mode(0o644))?;
             // The replaced inode is freed after the directory is unlocked
             // (see `crate::reclaim`).
-            reclaim::replace_then_free(dir, &name, || t.replace(&name))
+            reclaim::replace_then_free(dir, &name, || t.commit(dir, &name, written))
         });
         match result {
             Ok(()) => Reply::new(

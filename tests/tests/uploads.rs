@@ -107,3 +107,65 @@ fn durable_uploads_from_many_sessions_all_arrive() {
         assert_file_is_seeded(&srv.path(&format!("f{i}.bin")), 100 + i, 1000 + i * 4096);
     }
 }
+
+#[test]
+fn a_series_of_uploads_into_one_directory_arrives_whole() {
+    // From the third upload into a directory on, each takes a temp file
+    // made ahead of time by the local back-end (`ftpsh_core::spare`): the
+    // files must still be exactly what was sent, with a new file's mode and
+    // time, replace what was there, and leave no temporary name behind.
+    let srv = TestServer::start();
+    std::fs::create_dir(srv.path("d")).unwrap();
+    write_seeded(&srv.path("d/f3.bin"), 1, 100);
+    let mut c = RawControl::login(srv.addr(), USER, PASSWORD);
+    c.cmd("TYPE I", 200);
+    let mut sent_at = Vec::new();
+    for i in 0..12u64 {
+        // A pause lets the spare for the next upload be made (it is made
+        // at the lowest priority, while the CPUs idle).
+        thread::sleep(std::time::Duration::from_millis(30));
+        let len = if i == 7 { 0 } else { 500 + i * 1000 };
+        sent_at.push(std::time::SystemTime::now());
+        let (code, text) = stor(
+            &mut c,
+            &format!("d/f{i}.bin"),
+            None,
+            &seeded_bytes(200 + i, len as usize),
+        );
+        assert_eq!(code, 226, "d/f{i}.bin: {text}");
+    }
+    c.cmd("QUIT", 221);
+    // The maker of spares runs in this process, with the test server.
+    let maker = std::fs::read_dir("/proc/self/task").unwrap().any(|t| {
+        std::fs::read_to_string(t.unwrap().path().join("comm"))
+            .is_ok_and(|comm| comm.starts_with("ftpsh-spare"))
+    });
+    assert!(
+        maker,
+        "a series of uploads starts the maker of spare temp files"
+    );
+    for i in 0..12u64 {
+        let path = srv.path(&format!("d/f{i}.bin"));
+        let len = if i == 7 { 0 } else { 500 + i * 1000 };
+        assert_file_is_seeded(&path, 200 + i, len);
+        let meta = std::fs::metadata(&path).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o644, "d/f{i}.bin");
+        // Not the time its temp file was made (30 ms or more before): an
+        // empty upload writes nothing that would set it. File times come
+        // from the kernel's coarse clock, up to a tick behind.
+        let tick = std::time::Duration::from_millis(10);
+        assert!(
+            meta.modified().unwrap() >= sent_at[i as usize] - tick,
+            "d/f{i}.bin mtime"
+        );
+    }
+    let mut names: Vec<_> = std::fs::read_dir(srv.path("d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut want: Vec<_> = (0..12).map(|i| format!("f{i}.bin")).collect();
+    want.sort();
+    assert_eq!(names, want, "no temporary names left");
+}

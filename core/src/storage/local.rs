@@ -22,6 +22,7 @@ use super::{
 use crate::auth::User;
 use crate::command::UploadSink;
 use crate::jail::{Jail, JailCache, VirtualPath};
+use crate::spare::SpareTemps;
 use crate::upload::{AtomicUpload, InPlaceUpload};
 
 /// Host directories, one per account root, each opened once and shared by
@@ -29,6 +30,8 @@ use crate::upload::{AtomicUpload, InPlaceUpload};
 #[derive(Debug, Default)]
 pub struct LocalBackend {
     jails: JailCache,
+    /// Temp files made ahead for series of uploads (see [`crate::spare`]).
+    spares: Arc<SpareTemps>,
 }
 
 impl LocalBackend {
@@ -44,7 +47,10 @@ impl Backend for LocalBackend {
     }
 
     fn open_root(&self, user: &User) -> io::Result<Arc<dyn Storage>> {
-        Ok(Arc::new(LocalStorage::new(self.jails.open(&user.root)?)))
+        Ok(Arc::new(LocalStorage {
+            jail: self.jails.open(&user.root)?,
+            spares: Some(Arc::clone(&self.spares)),
+        }))
     }
 
     fn describe(&self) -> String {
@@ -56,12 +62,14 @@ impl Backend for LocalBackend {
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
     jail: Jail,
+    /// The back-end's spare temp files; none for a storage of its own.
+    spares: Option<Arc<SpareTemps>>,
 }
 
 impl LocalStorage {
-    /// Storage over an open jail.
+    /// Storage over an open jail, without spare temp files.
     pub fn new(jail: Jail) -> Self {
-        Self { jail }
+        Self { jail, spares: None }
     }
 
     /// Opens `root` as a storage of its own (tests, tools): no sharing.
@@ -156,7 +164,11 @@ impl Storage for LocalStorage {
         mode: WriteMode,
     ) -> io::Result<Box<dyn UploadSink>> {
         Ok(match mode {
-            WriteMode::Replace => Box::new(AtomicUpload::create(&self.jail, path)?),
+            WriteMode::Replace => Box::new(AtomicUpload::create_with(
+                &self.jail,
+                path,
+                self.spares.as_deref(),
+            )?),
             WriteMode::Restart(offset) => {
                 Box::new(InPlaceUpload::open(&self.jail, path, Some(offset))?)
             }
