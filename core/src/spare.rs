@@ -15,7 +15,11 @@
 //! in a series - a second one within [`SERIES_GAP`] of the one before - a
 //! background thread creates one spare temp file there while the current
 //! upload is still running, and the next upload into that directory takes
-//! it instead of creating its own. A lone upload costs nothing extra.
+//! it instead of creating its own. A lone upload costs nothing extra. An
+//! upload that arrives while its directory's spare is being created waits
+//! for it (at most [`WAIT_MAX`]) rather than create a second inode beside
+//! it: the two creates would slow each other down, and on two CPUs the
+//! upload would finish later than by waiting.
 //!
 //! What a spare is, and why it is safe to hand out:
 //! - an unnamed inode opened only by this process, empty, with the mode a
@@ -38,7 +42,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use cap_std::fs::Dir;
@@ -55,6 +59,10 @@ pub const MAX_SPARES: usize = 64;
 
 /// Most directories remembered (a spare or a recent upload each).
 pub const MAX_DIRS: usize = 256;
+
+/// Longest an upload waits for a spare already being created in its
+/// directory before it creates its own temp file.
+pub const WAIT_MAX: Duration = Duration::from_millis(5);
 
 /// Where a directory is: mount, device and inode (`statx`). Two handles
 /// with the same `DirId` are the same directory through the same mount.
@@ -95,6 +103,16 @@ struct Slot {
     last_upload: Instant,
     /// A spare was asked for and is not made yet.
     asked: bool,
+    /// The maker is creating it right now.
+    making: bool,
+}
+
+/// What the maker thread and the uploads share.
+#[derive(Debug, Default)]
+struct Shared {
+    slots: Mutex<HashMap<DirId, Slot>>,
+    /// Notified whenever the maker finishes a spare.
+    made: Condvar,
 }
 
 /// Spare temp files, one per directory receiving a series of uploads, made
@@ -102,7 +120,7 @@ struct Slot {
 /// back-end; dropping it stops the thread and frees the spares.
 #[derive(Debug, Default)]
 pub struct SpareTemps {
-    slots: Arc<Mutex<HashMap<DirId, Slot>>>,
+    shared: Arc<Shared>,
     maker: Mutex<Option<Sender<(DirId, Dir)>>>,
 }
 
@@ -120,7 +138,7 @@ impl SpareTemps {
         let id = DirId::of(dir)?;
         let now = Instant::now();
         let (spare, ask) = {
-            let mut slots = lock(&self.slots);
+            let mut slots = lock(&self.shared.slots);
             if !slots.contains_key(&id) && slots.len() >= MAX_DIRS {
                 forget_idle(&mut slots, now);
                 if slots.len() >= MAX_DIRS {
@@ -131,11 +149,25 @@ impl SpareTemps {
                 spare: None,
                 last_upload: now,
                 asked: false,
+                making: false,
             });
             let series = slot.spare.is_some()
                 || slot.asked
                 || (slot.last_upload != now && now - slot.last_upload <= SERIES_GAP);
             slot.last_upload = now;
+            if slot.spare.is_none() && slot.making {
+                // Being created now, on a CPU: its rest is shorter than a
+                // create of our own beside it.
+                let (guard, _) = self
+                    .shared
+                    .made
+                    .wait_timeout_while(slots, WAIT_MAX, |slots| {
+                        slots.get(&id).is_some_and(|s| s.making)
+                    })
+                    .unwrap_or_else(PoisonError::into_inner);
+                slots = guard;
+            }
+            let slot = slots.get_mut(&id)?;
             let spare = slot
                 .spare
                 .take()
@@ -147,7 +179,7 @@ impl SpareTemps {
         };
         if ask
             && !self.ask(id, dir)
-            && let Some(slot) = lock(&self.slots).get_mut(&id)
+            && let Some(slot) = lock(&self.shared.slots).get_mut(&id)
         {
             slot.asked = false;
         }
@@ -163,10 +195,10 @@ impl SpareTemps {
         let mut maker = lock(&self.maker);
         if maker.is_none() {
             let (tx, rx) = mpsc::channel();
-            let slots = Arc::clone(&self.slots);
+            let shared = Arc::clone(&self.shared);
             let started = std::thread::Builder::new()
                 .name("ftpsh-spare-temps".into())
-                .spawn(move || make_spares(&slots, &rx));
+                .spawn(move || make_spares(&shared, &rx));
             if started.is_err() {
                 return false;
             }
@@ -178,7 +210,7 @@ impl SpareTemps {
 
 /// The maker thread: makes the spares asked for and frees those unused for
 /// [`SPARE_TTL`], until its [`SpareTemps`] is dropped.
-fn make_spares(slots: &Mutex<HashMap<DirId, Slot>>, asks: &Receiver<(DirId, Dir)>) {
+fn make_spares(shared: &Shared, asks: &Receiver<(DirId, Dir)>) {
     // Lowest priority (nice 19, this thread only): a spare is made while
     // the CPUs would otherwise idle - an upload waiting for its client -
     // and not by taking a CPU from the upload in progress, which on two
@@ -186,19 +218,22 @@ fn make_spares(slots: &Mutex<HashMap<DirId, Slot>>, asks: &Receiver<(DirId, Dir)
     // sustained load no spare gets made and uploads create their own temp
     // files, as without spares. Only a preference: a failure is ignored.
     let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+    let slots = &shared.slots;
     loop {
         let oldest = lock(slots)
             .values()
             .filter_map(|s| s.spare.as_ref().map(|(_, made)| *made))
             .min();
         let ask = match oldest {
-            Some(made) => match asks
-                .recv_timeout((made + SPARE_TTL).saturating_duration_since(Instant::now()))
-            {
-                Ok(ask) => Some(ask),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
-            },
+            Some(made) => {
+                match asks
+                    .recv_timeout((made + SPARE_TTL).saturating_duration_since(Instant::now()))
+                {
+                    Ok(ask) => Some(ask),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
             None => match asks.recv() {
                 Ok(ask) => Some(ask),
                 Err(_) => return,
@@ -208,11 +243,23 @@ fn make_spares(slots: &Mutex<HashMap<DirId, Slot>>, asks: &Receiver<(DirId, Dir)
         // takes the file system's time, not the uploads'.
         let mut free = Vec::new();
         if let Some((id, dir)) = ask {
-            let made = new_temp(&dir).ok();
+            let wanted = match lock(slots).get_mut(&id) {
+                Some(slot) if slot.spare.is_none() => {
+                    slot.making = true;
+                    true
+                }
+                Some(slot) => {
+                    slot.asked = false;
+                    false
+                }
+                None => false,
+            };
+            let made = if wanted { new_temp(&dir).ok() } else { None };
             let mut slots = lock(slots);
             match slots.get_mut(&id) {
                 Some(slot) => {
                     slot.asked = false;
+                    slot.making = false;
                     match (&slot.spare, made) {
                         (None, Some(file)) => slot.spare = Some((file, Instant::now())),
                         (_, made) => free.extend(made),
@@ -220,6 +267,7 @@ fn make_spares(slots: &Mutex<HashMap<DirId, Slot>>, asks: &Receiver<(DirId, Dir)
                 }
                 None => free.extend(made),
             }
+            shared.made.notify_all();
             let mut spares: Vec<(Instant, DirId)> = slots
                 .iter()
                 .filter_map(|(id, s)| s.spare.as_ref().map(|(_, made)| (*made, *id)))
@@ -329,7 +377,7 @@ mod tests {
     fn wait_for_spare(spares: &SpareTemps, dir: &Dir) -> bool {
         let id = DirId::of(dir).unwrap();
         for _ in 0..500 {
-            if lock(&spares.slots)
+            if lock(&spares.shared.slots)
                 .get(&id)
                 .is_some_and(|s| s.spare.is_some())
             {
@@ -366,6 +414,31 @@ mod tests {
         assert_eq!(std::fs::read(t.path().join("f")).unwrap(), b"contents");
         // The next one is on its way.
         assert!(wait_for_spare(&spares, &d));
+    }
+
+    #[test]
+    fn an_upload_waits_for_the_spare_being_made() {
+        use std::os::unix::fs::MetadataExt;
+        let (_t, d) = dir();
+        let spares = SpareTemps::new();
+        assert!(spares.take(&d).is_none());
+        let id = DirId::of(&d).unwrap();
+        // Stand in for the maker, a millisecond into a create.
+        lock(&spares.shared.slots).get_mut(&id).unwrap().making = true;
+        let file = new_temp(&d).unwrap();
+        let ino = file.metadata().unwrap().ino();
+        let shared = Arc::clone(&spares.shared);
+        let maker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1));
+            let mut slots = lock(&shared.slots);
+            let slot = slots.get_mut(&id).unwrap();
+            slot.making = false;
+            slot.spare = Some((file, Instant::now()));
+            shared.made.notify_all();
+        });
+        let got = spares.take(&d).expect("the spare that was being made");
+        assert_eq!(got.metadata().unwrap().ino(), ino);
+        maker.join().unwrap();
     }
 
     #[test]
@@ -410,7 +483,7 @@ mod tests {
         let id = DirId::of(&d).unwrap();
         // Backdate the spare: the maker frees it at its next wake-up, which
         // the next ask (from another directory) brings.
-        if let Some(slot) = lock(&spares.slots).get_mut(&id) {
+        if let Some(slot) = lock(&spares.shared.slots).get_mut(&id) {
             let (f, _) = slot.spare.take().unwrap();
             slot.spare = Some((f, Instant::now() - SPARE_TTL * 2));
         }
@@ -419,7 +492,7 @@ mod tests {
         spares.take(&other);
         assert!(wait_for_spare(&spares, &other));
         assert!(
-            lock(&spares.slots)
+            lock(&spares.shared.slots)
                 .get(&id)
                 .is_none_or(|s| s.spare.is_none())
         );
