@@ -22,6 +22,8 @@ BIND=127.0.0.1
 # that very port, which the instance cannot share on one address.
 read -r -a INSTANCE_ADDRS <<<"${FTPSH_CLUSTER_INSTANCE_ADDRS:-127.0.0.2 127.0.0.3}"
 PASSIVE_BASE="${FTPSH_CLUSTER_PASSIVE_BASE:-30000}"
+# Where the search for the other listeners' free ports starts.
+PORT_BASE="${FTPSH_CLUSTER_PORT_BASE:-20000}"
 PASSIVE_COUNT="${FTPSH_CLUSTER_PASSIVE_COUNT:-10}"
 BUCKET="${FTPSH_CLUSTER_BUCKET:-ftpsh}"
 PREFIX="${FTPSH_CLUSTER_PREFIX:-ftp}"
@@ -100,18 +102,44 @@ mkdir -p "$PID_DIR" "$LOG_DIR" "$DATA_DIR"
 
 # ---- ports ----
 
-# free_ports N: N distinct ports free on $BIND (held open together while
-# chosen, so they differ; another process may still take one before we do).
+# free_ports N [TAKEN...]: N distinct ports from PORT_BASE up, free on $BIND
+# and on the wildcard address, none of TAKEN, all below the kernel's
+# ephemeral range (ip_local_port_range). A port from the ephemeral range
+# (bind to port 0) could be taken by an outgoing connection of the
+# cluster's own processes - SeaweedFS opens many - between this choice and
+# the listener's bind, and then HAProxy exited at start-up, once in a few
+# dozen runs of tests/tests/cluster.rs. Below that range only another
+# listener can take it.
 free_ports() {
-    python3 - "$1" "$BIND" <<'EOF'
+    python3 - "$BIND" "$PORT_BASE" "$@" <<'EOF'
 import socket, sys
-n, host = int(sys.argv[1]), sys.argv[2]
-socks = []
-for _ in range(n):
-    s = socket.socket()
-    s.bind((host, 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+taken = {int(p) for p in sys.argv[4:]}
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    ephemeral = int(f.read().split()[0])
+
+
+def free(p):
+    for h in (host, "0.0.0.0"):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((h, p))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+got = []
+while len(got) < n and port < ephemeral:
+    if port not in taken and free(port):
+        got.append(port)
+    port += 1
+if len(got) < n:
+    sys.exit(f"no {n} free ports from {sys.argv[2]} below the ephemeral range ({ephemeral})")
+print(" ".join(map(str, got)))
 EOF
 }
 
@@ -136,24 +164,24 @@ for port in range(low, high + 1):
 EOF
 }
 
-# port_or_free OUT VAR: sets OUT to the port in env var VAR (checked
-# free), else to a free one.
-port_or_free() {
-    local want="${!2:-}"
-    if [ -n "$want" ]; then
-        all_free "$BIND" "$want" "$want" || failed "port $want ($2) is in use"
-    else
-        want="$(free_ports 1)"
+# The named ports come from their variables when set (checked free), the
+# rest from one free_ports call, so that all differ.
+named=()
+for var in FTPSH_CLUSTER_BALANCER_PORT FTPSH_CLUSTER_S3_PORT FTPSH_CLUSTER_MASTER_PORT; do
+    if [ -n "${!var:-}" ]; then
+        all_free "$BIND" "${!var}" "${!var}" || failed "port ${!var} ($var) is in use"
+        named+=("${!var}")
     fi
-    printf -v "$1" '%s' "$want"
-}
-
-port_or_free BALANCER_PORT FTPSH_CLUSTER_BALANCER_PORT
-port_or_free S3_PORT FTPSH_CLUSTER_S3_PORT
-port_or_free MASTER_PORT FTPSH_CLUSTER_MASTER_PORT
-read -r MASTER_GRPC FILER_PORT FILER_GRPC S3_GRPC <<<"$(free_ports 4)"
-read -r -a VOLUME_PORTS <<<"$(free_ports 6)"
-read -r -a FTPSHD_PORTS <<<"$(free_ports "${#INSTANCE_ADDRS[@]}")"
+done
+pool="$(free_ports $((3 + 4 + 6 + ${#INSTANCE_ADDRS[@]})) "${named[@]}")" ||
+    failed "no free ports for the cluster's listeners"
+read -r -a POOL <<<"$pool"
+BALANCER_PORT="${FTPSH_CLUSTER_BALANCER_PORT:-${POOL[0]}}"
+S3_PORT="${FTPSH_CLUSTER_S3_PORT:-${POOL[1]}}"
+MASTER_PORT="${FTPSH_CLUSTER_MASTER_PORT:-${POOL[2]}}"
+read -r MASTER_GRPC FILER_PORT FILER_GRPC S3_GRPC <<<"${POOL[*]:3:4}"
+read -r -a VOLUME_PORTS <<<"${POOL[*]:7:6}"
+read -r -a FTPSHD_PORTS <<<"${POOL[*]:13}"
 
 # The passive ranges: PASSIVE_COUNT ports per instance, consecutive, the
 # first block of free ones from PASSIVE_BASE on (or FTPSH_CLUSTER_PASSIVE_N
