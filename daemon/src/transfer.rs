@@ -40,10 +40,11 @@ pub(crate) const CHUNK_BUDGET: usize = 1024 * 1024;
 /// turn leaves little unsent: 2,911), at the same CPU time per GiB. It
 /// held with the daemon and curl pinned to separate CPUs (2,683 against
 /// 4,098 MiB/s with 64 KiB, 7 rounds). Over a real network the limit
-/// costs nothing: the data in flight fills the congestion window as
-/// before, and the loop tops the unsent queue up long before an RTT has
-/// passed. It also keeps a stalled download from pinning 4 MiB of kernel
-/// memory.
+/// should cost nothing - the data in flight still fills the congestion
+/// window, and the loop tops the unsent queue up long before an RTT has
+/// passed - but that is reasoning, not a measurement: this kernel has no
+/// `netem` to emulate a path. It also keeps a stalled download from
+/// pinning 4 MiB of kernel memory.
 pub(crate) const NOTSENT_LOWAT: u32 = 32 * 1024;
 
 /// Sets [`NOTSENT_LOWAT`] on a new data connection. Only a tuning: a
