@@ -103,8 +103,8 @@ struct Slot {
     last_upload: Instant,
     /// A spare was asked for and is not made yet.
     asked: bool,
-    /// The maker is creating it right now.
-    making: bool,
+    /// Since when the maker is creating it, if it is right now.
+    making: Option<Instant>,
 }
 
 /// What the maker thread and the uploads share.
@@ -133,7 +133,9 @@ impl SpareTemps {
     /// For an upload starting in `dir`: the spare made there, if one is
     /// ready (an empty unnamed `O_TMPFILE`, see the module documentation).
     /// Also notes the upload, and asks for the next spare when uploads into
-    /// `dir` come in a series. Never waits for the disk beyond one `statx`.
+    /// `dir` come in a series. Waits at most [`WAIT_MAX`], and only for a
+    /// spare being made in `dir` right now; otherwise never for the disk
+    /// beyond one `statx`.
     pub fn take(&self, dir: &Dir) -> Option<File> {
         let id = DirId::of(dir)?;
         let now = Instant::now();
@@ -149,20 +151,26 @@ impl SpareTemps {
                 spare: None,
                 last_upload: now,
                 asked: false,
-                making: false,
+                making: None,
             });
             let series = slot.spare.is_some()
                 || slot.asked
                 || (slot.last_upload != now && now - slot.last_upload <= SERIES_GAP);
             slot.last_upload = now;
-            if slot.spare.is_none() && slot.making {
+            // A create that began longer ago than that is not under way
+            // any more (its thread is gone): no waiting for it.
+            let under_way = |s: &Slot| {
+                s.making
+                    .is_some_and(|t| now - t < Duration::from_millis(50))
+            };
+            if slot.spare.is_none() && under_way(slot) {
                 // Being created now, on a CPU: its rest is shorter than a
                 // create of our own beside it.
                 let (guard, _) = self
                     .shared
                     .made
                     .wait_timeout_while(slots, WAIT_MAX, |slots| {
-                        slots.get(&id).is_some_and(|s| s.making)
+                        slots.get(&id).is_some_and(under_way)
                     })
                     .unwrap_or_else(PoisonError::into_inner);
                 slots = guard;
@@ -245,7 +253,7 @@ fn make_spares(shared: &Shared, asks: &Receiver<(DirId, Dir)>) {
         if let Some((id, dir)) = ask {
             let wanted = match lock(slots).get_mut(&id) {
                 Some(slot) if slot.spare.is_none() => {
-                    slot.making = true;
+                    slot.making = Some(Instant::now());
                     true
                 }
                 Some(slot) => {
@@ -259,7 +267,7 @@ fn make_spares(shared: &Shared, asks: &Receiver<(DirId, Dir)>) {
             match slots.get_mut(&id) {
                 Some(slot) => {
                     slot.asked = false;
-                    slot.making = false;
+                    slot.making = None;
                     match (&slot.spare, made) {
                         (None, Some(file)) => slot.spare = Some((file, Instant::now())),
                         (_, made) => free.extend(made),
@@ -424,7 +432,7 @@ mod tests {
         assert!(spares.take(&d).is_none());
         let id = DirId::of(&d).unwrap();
         // Stand in for the maker, a millisecond into a create.
-        lock(&spares.shared.slots).get_mut(&id).unwrap().making = true;
+        lock(&spares.shared.slots).get_mut(&id).unwrap().making = Some(Instant::now());
         let file = new_temp(&d).unwrap();
         let ino = file.metadata().unwrap().ino();
         let shared = Arc::clone(&spares.shared);
@@ -432,7 +440,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
             let mut slots = lock(&shared.slots);
             let slot = slots.get_mut(&id).unwrap();
-            slot.making = false;
+            slot.making = None;
             slot.spare = Some((file, Instant::now()));
             shared.made.notify_all();
         });
