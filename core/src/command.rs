@@ -475,3 +475,18 @@ pub fn transfer_error_reply(err: &io::Error) -> Reply {
         ),
     }
 }
+
+/// The final reply of an upload's [`UploadSink::commit`]: `226` naming
+/// `path` and the `written` bytes when `result` is `Ok`; for an error,
+/// [`transfer_error_reply`] when it is of kind `Other` (the sink's own
+/// failure) and [`crate::io_reply`] for `path` otherwise (`550`, `552`, …).
+pub fn commit_reply(result: io::Result<()>, path: &crate::VirtualPath, written: u64) -> Reply {
+    match result {
+        Ok(()) => Reply::new(
+            crate::reply::ReplyCode::CLOSING_DATA,
+            format!("transfer complete: {path} ({written} bytes)"),
+        ),
+        Err(e) if e.kind() == io::ErrorKind::Other => transfer_error_reply(&e),
+        Err(e) => crate::io_reply(&e, path),
+    }
+}

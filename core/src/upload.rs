@@ -14,11 +14,10 @@ use std::io::{self, Seek, SeekFrom, Write};
 use cap_std::fs::{Dir, File, OpenOptions, Permissions, PermissionsExt};
 use cap_tempfile::TempFile;
 
-use crate::command::{UploadSink, transfer_error_reply};
-use crate::error::io_reply;
+use crate::command::{UploadSink, commit_reply};
 use crate::jail::{Jail, VirtualPath};
 use crate::reclaim;
-use crate::reply::{Reply, ReplyCode};
+use crate::reply::Reply;
 use crate::spare::{self, SpareTemps};
 
 /// The unnamed file an atomic upload writes into.
@@ -178,14 +177,7 @@ impl UploadSink for AtomicUpload {
             // (see `crate::reclaim`).
             reclaim::replace_then_free(dir, &name, || t.commit(dir, &name, written))
         });
-        match result {
-            Ok(()) => Reply::new(
-                ReplyCode::CLOSING_DATA,
-                format!("transfer complete: {} ({} bytes)", self.path, self.written),
-            ),
-            Err(e) if e.kind() == io::ErrorKind::Other => transfer_error_reply(&e),
-            Err(e) => io_reply(&e, &self.path),
-        }
+        commit_reply(result, &self.path, self.written)
     }
 
     fn written(&self) -> u64 {
@@ -259,10 +251,7 @@ impl UploadSink for InPlaceUpload {
 
     fn commit(self: Box<Self>) -> Reply {
         // Written in place: the bytes are already where they belong.
-        Reply::new(
-            ReplyCode::CLOSING_DATA,
-            format!("transfer complete: {} ({} bytes)", self.path, self.written),
-        )
+        commit_reply(Ok(()), &self.path, self.written)
     }
 
     fn written(&self) -> u64 {
@@ -273,6 +262,7 @@ impl UploadSink for InPlaceUpload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reply::ReplyCode;
 
     fn jail() -> (tempfile::TempDir, Jail) {
         let d = tempfile::tempdir().unwrap();

@@ -12,6 +12,21 @@ pub(super) fn refuse(stream: &mut TcpStream, text: &str) {
 }
 
 impl EventLoop {
+    /// Closes a connection beyond `max_sessions`: with `421`, or without a
+    /// word on the implicit-TLS listener, whose client could not read a
+    /// clear-text reply.
+    pub(super) fn refuse_too_many(&self, stream: &mut TcpStream, peer: SocketAddr, implicit: bool) {
+        tracing::warn!(%peer, "refused: too many connections");
+        if implicit {
+            let _ = stream.shutdown(Shutdown::Both);
+        } else {
+            refuse(stream, "too many connections");
+        }
+        self.metrics.refused("too-many");
+    }
+}
+
+impl EventLoop {
     /// The address block of `peer` if it may open one more session:
     /// refused with `421` while locked out after failed logins (RFC 2577
     /// §5) or when it has `max_sessions_per_ip` open already.

@@ -50,7 +50,6 @@ mod observe;
 mod proxied;
 mod timeouts;
 
-use admission::refuse;
 use observe::observe_transfer;
 
 const LISTENER: Token = Token(usize::MAX);
@@ -599,14 +598,7 @@ impl EventLoop {
         implicit: bool,
     ) {
         if self.conns.len() >= self.config.max_sessions {
-            tracing::warn!(%peer, "refused: too many connections");
-            // An implicit-TLS client could not read a clear-text 421.
-            if implicit {
-                let _ = stream.shutdown(Shutdown::Both);
-            } else {
-                refuse(&mut stream, "too many connections");
-            }
-            self.metrics.refused("too-many");
+            self.refuse_too_many(&mut stream, peer, implicit);
             return;
         }
         let Some(block) = self.admissible(&mut stream, peer) else {

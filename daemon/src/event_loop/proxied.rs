@@ -69,14 +69,7 @@ impl EventLoop {
     /// Takes an accepted control connection whose header is still to come.
     pub(super) fn await_header(&mut self, mut stream: TcpStream, peer: SocketAddr, implicit: bool) {
         if self.conns.len() + self.awaiting.len() >= self.config.max_sessions {
-            tracing::warn!(%peer, "refused: too many connections");
-            // Through the balancer, the client reads the 421 (not over TLS).
-            if implicit {
-                let _ = stream.shutdown(Shutdown::Both);
-            } else {
-                refuse(&mut stream, "too many connections");
-            }
-            self.metrics.refused("too-many");
+            self.refuse_too_many(&mut stream, peer, implicit);
             return;
         }
         let entry = self.awaiting.conns.vacant_entry();

@@ -2,8 +2,8 @@
 
 use std::io::{self, Write};
 
-use ftpsh_core::command::transfer_error_reply;
-use ftpsh_core::{Reply, ReplyCode, UploadSink, VirtualPath, io_reply};
+use ftpsh_core::command::commit_reply;
+use ftpsh_core::{Reply, UploadSink, VirtualPath};
 
 use crate::backend::Shared;
 use crate::error::to_io;
@@ -84,14 +84,8 @@ impl Write for Upload {
 
 impl UploadSink for Upload {
     fn commit(mut self: Box<Self>) -> Reply {
-        match self.finish() {
-            Ok(()) => Reply::new(
-                ReplyCode::CLOSING_DATA,
-                format!("transfer complete: {} ({} bytes)", self.path, self.written),
-            ),
-            Err(e) if e.kind() == io::ErrorKind::Other => transfer_error_reply(&e),
-            Err(e) => io_reply(&e, &self.path),
-        }
+        let result = self.finish();
+        commit_reply(result, &self.path, self.written)
     }
 
     fn written(&self) -> u64 {
