@@ -102,54 +102,22 @@ mkdir -p "$PID_DIR" "$LOG_DIR" "$DATA_DIR"
 
 # ---- ports ----
 
-# free_ports N [TAKEN...]: N distinct ports from PORT_BASE up, free on $BIND
-# and on the wildcard address, none of TAKEN, all below the kernel's
-# ephemeral range (ip_local_port_range). A port from the ephemeral range
-# (bind to port 0) could be taken by an outgoing connection of the
-# cluster's own processes - SeaweedFS opens many - between this choice and
-# the listener's bind, and then HAProxy exited at start-up, once in a few
-# dozen runs of tests/tests/cluster.rs. Below that range only another
-# listener can take it.
-free_ports() {
-    python3 - "$BIND" "$PORT_BASE" "$@" <<'EOF'
-import socket, sys
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-taken = {int(p) for p in sys.argv[4:]}
-with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-    ephemeral = int(f.read().split()[0])
-
-
-def free(p):
-    for h in (host, "0.0.0.0"):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((h, p))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-
-
-got = []
-while len(got) < n and port < ephemeral:
-    if port not in taken and free(port):
-        got.append(port)
-    port += 1
-if len(got) < n:
-    sys.exit(f"no {n} free ports from {sys.argv[2]} below the ephemeral range ({ephemeral})")
-print(" ".join(map(str, got)))
-EOF
-}
-
-# all_free HOST LOW HIGH: every port LOW..HIGH can be bound on HOST (and on
-# the wildcard address, which a listener on any address blocks).
-all_free() {
+# ports free HOST LOW HIGH: every port LOW..HIGH can be bound on HOST and
+#   on the wildcard address (which a listener on any address blocks).
+# ports pick HOST BASE N [TAKEN...]: N distinct ports from BASE up that are
+#   free as above, none of TAKEN, all below the kernel's ephemeral range
+#   (ip_local_port_range). A port from that range (bind to port 0) could be
+#   taken by an outgoing connection of the cluster's own processes -
+#   SeaweedFS opens many - between this choice and the listener's bind,
+#   which is the likely cause of HAProxy exiting at start-up once in the
+#   workspace tests. Below that range only another listener can take it.
+ports() {
     python3 - "$@" <<'EOF'
 import socket, sys
-host, low, high = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for port in range(low, high + 1):
+mode, host = sys.argv[1], sys.argv[2]
+
+
+def free(port):
     for h in (host, "0.0.0.0"):
         s = socket.socket()
         # As the listeners will: a TIME_WAIT left by an earlier run is no
@@ -158,22 +126,40 @@ for port in range(low, high + 1):
         try:
             s.bind((h, port))
         except OSError:
-            sys.exit(1)
+            return False
         finally:
             s.close()
+    return True
+
+
+if mode == "free":
+    low, high = int(sys.argv[3]), int(sys.argv[4])
+    sys.exit(0 if all(free(p) for p in range(low, high + 1)) else 1)
+port, n = int(sys.argv[3]), int(sys.argv[4])
+taken = {int(p) for p in sys.argv[5:]}
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    ephemeral = int(f.read().split()[0])
+got = []
+while len(got) < n and port < ephemeral:
+    if port not in taken and free(port):
+        got.append(port)
+    port += 1
+if len(got) < n:
+    sys.exit(f"no {n} free ports from {sys.argv[3]} below the ephemeral range ({ephemeral})")
+print(" ".join(map(str, got)))
 EOF
 }
 
 # The named ports come from their variables when set (checked free), the
-# rest from one free_ports call, so that all differ.
+# rest from one `ports pick`, so that all differ.
 named=()
 for var in FTPSH_CLUSTER_BALANCER_PORT FTPSH_CLUSTER_S3_PORT FTPSH_CLUSTER_MASTER_PORT; do
     if [ -n "${!var:-}" ]; then
-        all_free "$BIND" "${!var}" "${!var}" || failed "port ${!var} ($var) is in use"
+        ports free "$BIND" "${!var}" "${!var}" || failed "port ${!var} ($var) is in use"
         named+=("${!var}")
     fi
 done
-pool="$(free_ports $((3 + 4 + 6 + ${#INSTANCE_ADDRS[@]})) "${named[@]}")" ||
+pool="$(ports pick "$BIND" "$PORT_BASE" $((3 + 4 + 6 + ${#INSTANCE_ADDRS[@]})) "${named[@]}")" ||
     failed "no free ports for the cluster's listeners"
 read -r -a POOL <<<"$pool"
 BALANCER_PORT="${FTPSH_CLUSTER_BALANCER_PORT:-${POOL[0]}}"
@@ -192,11 +178,11 @@ for ((n = 1; n <= ${#INSTANCE_ADDRS[@]}; n++)); do
     var="FTPSH_CLUSTER_PASSIVE_$n"
     if [ -n "${!var:-}" ]; then
         range="${!var}"
-        all_free "$BIND" "${range%-*}" "${range#*-}" || failed "passive range $range ($var) is not free"
+        ports free "$BIND" "${range%-*}" "${range#*-}" || failed "passive range $range ($var) is not free"
     else
         for ((tries = 0; tries < 50; tries++)); do
             high=$((next + PASSIVE_COUNT - 1))
-            if all_free "$BIND" "$next" "$high"; then break; fi
+            if ports free "$BIND" "$next" "$high"; then break; fi
             next=$((high + 1))
         done
         ((tries < 50)) || failed "no $PASSIVE_COUNT consecutive free ports from $PASSIVE_BASE on for passive mode"
