@@ -15,6 +15,7 @@
 //! Every helper panics with a message on failure: this is test support
 //! code, and a panic is how a test fails.
 
+pub mod clients;
 pub mod ftps;
 pub mod s3;
 

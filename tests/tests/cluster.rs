@@ -20,6 +20,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use ftpsh_tests::clients::lftp_at;
 use ftpsh_tests::{
     RawControl, assert_success, compare_streams, curl_ok, ftpshd_binary, require_tool,
     run_with_timeout, seeded_bytes, wait_until,
@@ -278,23 +279,14 @@ impl Drop for Cluster {
 /// Runs an lftp script against `addr` (PASV data connections, lftp's
 /// default); fails on any failed command.
 fn lftp(cluster: &Cluster, addr: SocketAddr, commands: &str) -> String {
-    let script = format!(
-        "set cmd:fail-exit yes; set ftp:passive-mode true; set net:max-retries 1; \
-         set net:timeout 10; set net:reconnect-interval-base 1; set xfer:clobber on; \
-         open -u {},{} -p {} {}; {commands}; bye",
-        cluster.get("FTP_USER"),
-        cluster.get("FTP_PASSWORD"),
-        addr.port(),
-        addr.ip()
-    );
-    let out = run_with_timeout(
-        // An empty HOME keeps the user's ~/.lftprc and bookmarks out.
-        Command::new(require_tool("lftp"))
-            .env("HOME", cluster.dir.path())
-            .args(["-c", &script]),
+    let out = lftp_at(
+        addr,
+        (cluster.get("FTP_USER"), cluster.get("FTP_PASSWORD")),
+        cluster.dir.path(),
+        commands,
         Duration::from_secs(120),
     );
-    assert_success(&format!("lftp -c {script:?}"), &out)
+    assert_success(&format!("lftp {commands:?} at {addr}"), &out)
 }
 
 /// `clients` logged-in control connections through the balancer, all open

@@ -10,6 +10,7 @@
 
 use std::fs;
 
+use ftpsh_tests::clients::curl_lists_a_and_sub;
 use ftpsh_tests::{
     TestServer, assert_file_is_seeded, assert_same_file, curl, curl_ok, seeded_bytes, write_seeded,
 };
@@ -21,29 +22,7 @@ fn list_and_nlst() {
     fs::create_dir(srv.path("sub")).unwrap();
     fs::write(srv.path("sub/deep.txt"), b"deep").unwrap();
 
-    let list = curl_ok(&[&srv.url("")]);
-    let lines: Vec<&str> = list.lines().collect();
-    assert_eq!(lines.len(), 2, "{list}");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with('-') && l.ends_with(" a.txt")),
-        "{list}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with('d') && l.ends_with(" sub")),
-        "{list}"
-    );
-
-    let nlst = curl_ok(&["--list-only", &srv.url("")]);
-    let mut names: Vec<&str> = nlst.lines().map(|l| l.trim_end_matches('\r')).collect();
-    names.sort();
-    assert_eq!(names, ["a.txt", "sub"]);
-
-    let sub = curl_ok(&["--list-only", &srv.url("sub/")]);
-    assert_eq!(sub.trim_end(), "deep.txt");
+    curl_lists_a_and_sub(&srv);
 }
 
 #[test]

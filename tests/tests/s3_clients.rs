@@ -19,14 +19,16 @@
 use std::fs;
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
+use ftpsh_tests::clients::{
+    self, BACA_SAYA, build_mirror_tree, curl_lists_a_and_sub, lftp, lftp_ok, parse_posix_list,
+};
 use ftpsh_tests::s3::S3Prefix;
 use ftpsh_tests::{
     PASSWORD, READER, READER_PASSWORD, RawControl, TestServer, USER, assert_file_is_seeded,
-    assert_same_file, assert_same_tree, assert_success, curl, curl_ok, reply_code, require_tool,
-    run_with_timeout, seeded_bytes, tree, write_seeded,
+    assert_same_file, assert_same_tree, curl, curl_ok, reply_code, seeded_bytes, tree,
+    write_seeded,
 };
 use suppaftp::list::{File as ListFile, ListParser};
 
@@ -52,14 +54,11 @@ fn stderr(out: &Output) -> String {
 
 // ---- Python ftplib: seed 004's session ----
 
-const BACA_SAYA: &str = "Halo! Ini file demo dari server FTP.\nSelamat mencoba.\n";
-
 /// `tests/py/seed004_session.py`, unchanged from the local back-end's
 /// test: the seed's files are put by boto3, so `Folder_Tes` is only a key
 /// prefix (no marker), as a s3 filled by another tool has it.
 #[test]
 fn seed004_session() {
-    let python = require_tool("python3");
     let Some((s3, srv)) = start("seed004") else {
         return;
     };
@@ -75,33 +74,7 @@ fn seed004_session() {
     ]);
     write_seeded(&work.path().join("upload.bin"), 5, (3 << 20) + 1);
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/seed004_session.py");
-    let out = run_with_timeout(
-        Command::new(python)
-            .arg(&script)
-            .arg("127.0.0.1")
-            .arg(srv.port().to_string())
-            .arg(USER)
-            .arg(PASSWORD)
-            .arg(work.path())
-            .arg(BACA_SAYA),
-        Duration::from_secs(120),
-    );
-    let stdout = assert_success("python3 seed004_session.py", &out);
-    assert!(stdout.contains("seed004 session ok"), "{stdout}");
-
-    assert_file_is_seeded(&work.path().join("catatan.bin"), 4, catatan_len);
-    let full = fs::read(&catatan).unwrap();
-    let tail = fs::read(work.path().join("catatan.tail")).unwrap();
-    assert!(
-        tail == full[full.len() / 3..],
-        "REST {} + RETR gave other bytes",
-        full.len() / 3
-    );
-    assert_same_file(
-        &work.path().join("upload.bin"),
-        &work.path().join("roundtrip.bin"),
-    );
+    clients::seed004_session(&srv, work.path(), &catatan);
     // The script cleaned up after itself (its upload renamed into a new
     // directory, deleted, the directory removed): only the seed is left.
     assert_eq!(
@@ -123,27 +96,7 @@ fn curl_list_and_nlst() {
     s3.put_bytes("a.txt", b"a");
     s3.put_bytes("sub/deep.txt", b"deep");
 
-    let list = curl_ok(&[&srv.url("")]);
-    let lines: Vec<&str> = list.lines().collect();
-    assert_eq!(lines.len(), 2, "{list}");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with('-') && l.ends_with(" a.txt")),
-        "{list}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with('d') && l.ends_with(" sub")),
-        "{list}"
-    );
-    let nlst = curl_ok(&["--list-only", &srv.url("")]);
-    let mut names: Vec<&str> = nlst.lines().map(|l| l.trim_end_matches('\r')).collect();
-    names.sort();
-    assert_eq!(names, ["a.txt", "sub"]);
-    let sub = curl_ok(&["--list-only", &srv.url("sub/")]);
-    assert_eq!(sub.trim_end(), "deep.txt");
+    curl_lists_a_and_sub(&srv);
 }
 
 #[test]
@@ -352,43 +305,6 @@ fn curl_hundreds_of_mib_round_trip() {
 
 // ---- lftp ----
 
-/// Runs an lftp script against the server (as in `lftp_mirror.rs`): any
-/// failed command ends lftp with a non-zero status.
-fn lftp(srv: &TestServer, commands: &str) -> Output {
-    let lftp = require_tool("lftp");
-    let script = format!(
-        "set cmd:fail-exit yes; set ftp:passive-mode true; set net:max-retries 1; \
-         set net:timeout 10; set net:reconnect-interval-base 1; set xfer:clobber on; \
-         open -u {USER},{PASSWORD} -p {} 127.0.0.1; {commands}; bye",
-        srv.port()
-    );
-    run_with_timeout(
-        // An empty HOME keeps the user's ~/.lftprc and bookmarks out.
-        Command::new(lftp)
-            .env("HOME", srv.outside())
-            .args(["-c", &script]),
-        Duration::from_secs(300),
-    )
-}
-
-fn lftp_ok(srv: &TestServer, commands: &str) -> String {
-    assert_success(&format!("lftp {commands:?}"), &lftp(srv, commands))
-}
-
-fn build_tree(dir: &Path) {
-    fs::create_dir_all(dir.join("a/b/c")).unwrap();
-    fs::create_dir_all(dir.join("empty")).unwrap();
-    fs::create_dir_all(dir.join("with space/x")).unwrap();
-    write_seeded(&dir.join("top.bin"), 1, (2 << 20) + 17);
-    write_seeded(&dir.join("a/one.bin"), 2, 1 << 20);
-    write_seeded(&dir.join("a/b/two.bin"), 3, 700_001);
-    write_seeded(&dir.join("a/b/c/three.bin"), 4, (1 << 20) + 5);
-    fs::write(dir.join("a/b/c/small.txt"), b"small\n").unwrap();
-    fs::write(dir.join("with space/x/file name.txt"), b"spaces\n").unwrap();
-    fs::write(dir.join("zero"), b"").unwrap();
-    fs::write(dir.join("seeded.dat"), seeded_bytes(5, 4096)).unwrap();
-}
-
 /// The objects a mirror of `src` to `/PREFIX` must leave: each file as a
 /// key with its size, each directory (and `PREFIX` itself) as a marker.
 fn expected_objects(src: &Path, prefix: &str) -> Vec<(String, u64)> {
@@ -413,7 +329,7 @@ fn lftp_mirror_up_and_back_gives_an_identical_tree() {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
     let back = work.path().join("back");
-    build_tree(&src);
+    build_mirror_tree(&src);
 
     lftp_ok(&srv, &format!("mirror -R --no-perms {} /up", src.display()));
     let want = expected_objects(&src, "up");
@@ -493,10 +409,7 @@ fn suppaftp_listings_and_metadata() {
     let mut ftp = srv.login();
 
     let lines = ftp.list(None).unwrap();
-    let files: Vec<ListFile> = lines
-        .iter()
-        .map(|l| ListParser::parse_posix(l).unwrap_or_else(|e| panic!("{l:?}: {e:?}")))
-        .collect();
+    let files = parse_posix_list(&lines);
     let mut names: Vec<&str> = files.iter().map(ListFile::name).collect();
     names.sort();
     assert_eq!(names, ["a.txt", "dir", "with space.bin"], "{lines:?}");

@@ -12,6 +12,7 @@ use std::fs;
 use std::io::BufReader;
 use std::time::{Duration, SystemTime};
 
+use ftpsh_tests::clients::parse_posix_list;
 use ftpsh_tests::{
     PASSWORD, READER, READER_PASSWORD, SeededReader, TestServer, USER, assert_file_is_seeded,
     compare_streams, reply_code, seeded_bytes, write_seeded,
@@ -109,10 +110,7 @@ fn listings() {
 
     // LIST: `ls -l` lines that a POSIX parser understands.
     let lines = ftp.list(None).unwrap();
-    let files: Vec<ListFile> = lines
-        .iter()
-        .map(|l| ListParser::parse_posix(l).unwrap_or_else(|e| panic!("{l:?}: {e:?}")))
-        .collect();
+    let files = parse_posix_list(&lines);
     let mut names: Vec<&str> = files.iter().map(ListFile::name).collect();
     names.sort();
     assert_eq!(names, ["a.txt", "dir", "with space.bin"], "{lines:?}");

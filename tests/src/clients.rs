@@ -1,0 +1,170 @@
+//! Client runs that more than one suite makes against a server, whatever
+//! its back-end (the local disk in `lftp_mirror.rs`, `python_ftplib.rs`,
+//! `curl_client.rs`, `suppaftp_client.rs`; an S3 bucket in `s3_clients.rs`;
+//! the balancer in `cluster.rs`). Each suite seeds and checks the storage
+//! its own way; what the client does and must see is written once here.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use suppaftp::list::{File as ListFile, ListParser};
+
+use crate::{
+    PASSWORD, TestServer, USER, assert_same_file, assert_success, curl_ok, require_tool,
+    run_with_timeout, seeded_bytes, write_seeded,
+};
+
+/// lftp's settings for a test: any failed command ends lftp with a
+/// non-zero status (`cmd:fail-exit`), and one retry with short timeouts
+/// keeps a broken server from stalling the test.
+const LFTP_SETTINGS: &str = "set cmd:fail-exit yes; set ftp:passive-mode true; \
+     set net:max-retries 1; set net:timeout 10; set net:reconnect-interval-base 1; \
+     set xfer:clobber on";
+
+/// Runs lftp's `commands` against `addr`, logged in as `user`, with `home`
+/// as `HOME` (an empty one keeps the user's `~/.lftprc` and bookmarks out),
+/// for at most `timeout`.
+pub fn lftp_at(
+    addr: SocketAddr,
+    (user, password): (&str, &str),
+    home: &Path,
+    commands: &str,
+    timeout: Duration,
+) -> Output {
+    let script = format!(
+        "{LFTP_SETTINGS}; open -u {user},{password} -p {} {}; {commands}; bye",
+        addr.port(),
+        addr.ip()
+    );
+    run_with_timeout(
+        Command::new(require_tool("lftp"))
+            .env("HOME", home)
+            .args(["-c", &script]),
+        timeout,
+    )
+}
+
+/// [`lftp_at`] against `srv` as [`USER`], 300 s at most.
+pub fn lftp(srv: &TestServer, commands: &str) -> Output {
+    lftp_at(
+        srv.addr(),
+        (USER, PASSWORD),
+        &srv.outside(),
+        commands,
+        Duration::from_secs(300),
+    )
+}
+
+/// [`lftp`], which must succeed; its standard output.
+///
+/// # Panics
+/// When lftp fails.
+pub fn lftp_ok(srv: &TestServer, commands: &str) -> String {
+    assert_success(&format!("lftp {commands:?}"), &lftp(srv, commands))
+}
+
+/// The tree the mirror tests send up and back: nested and empty
+/// directories, names with spaces, an empty file and a few MiB of seeded
+/// content.
+pub fn build_mirror_tree(dir: &Path) {
+    for sub in ["a/b/c", "empty", "with space/x"] {
+        fs::create_dir_all(dir.join(sub)).expect("mkdir in the mirror tree");
+    }
+    write_seeded(&dir.join("top.bin"), 1, (2 << 20) + 17);
+    write_seeded(&dir.join("a/one.bin"), 2, 1 << 20);
+    write_seeded(&dir.join("a/b/two.bin"), 3, 700_001);
+    write_seeded(&dir.join("a/b/c/three.bin"), 4, (1 << 20) + 5);
+    let small: [(&str, &[u8]); 4] = [
+        ("a/b/c/small.txt", b"small\n"),
+        ("with space/x/file name.txt", b"spaces\n"),
+        ("zero", b""),
+        ("seeded.dat", &seeded_bytes(5, 4096)),
+    ];
+    for (name, bytes) in small {
+        fs::write(dir.join(name), bytes).expect("write in the mirror tree");
+    }
+}
+
+/// Seed 004's demo file, `baca_saya.txt`.
+pub const BACA_SAYA: &str = "Halo! Ini file demo dari server FTP.\nSelamat mencoba.\n";
+
+/// Seed 004's session (`tests/py/seed004_session.py`, Python's ftplib)
+/// against `srv`, whose root holds `baca_saya.txt` ([`BACA_SAYA`]) and
+/// `Folder_Tes/catatan.bin` with the content of the local file `catatan`;
+/// `work` holds the script's `upload.bin`. Checks what the client got:
+/// the whole `catatan.bin`, its tail after `REST`, and its upload back.
+/// The script removes what it made, so the storage holds the seed again.
+///
+/// # Panics
+/// When the script fails or got other bytes.
+pub fn seed004_session(srv: &TestServer, work: &Path, catatan: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/seed004_session.py");
+    let out = run_with_timeout(
+        Command::new(require_tool("python3"))
+            .arg(&script)
+            .arg("127.0.0.1")
+            .arg(srv.port().to_string())
+            .arg(USER)
+            .arg(PASSWORD)
+            .arg(work)
+            .arg(BACA_SAYA),
+        Duration::from_secs(120),
+    );
+    let stdout = assert_success("python3 seed004_session.py", &out);
+    assert!(stdout.contains("seed004 session ok"), "{stdout}");
+
+    assert_same_file(catatan, &work.join("catatan.bin"));
+    let full = fs::read(catatan).expect("read catatan.bin");
+    let tail = fs::read(work.join("catatan.tail")).expect("read the script's catatan.tail");
+    assert!(
+        tail == full[full.len() / 3..],
+        "REST {} + RETR gave other bytes",
+        full.len() / 3
+    );
+    assert_same_file(&work.join("upload.bin"), &work.join("roundtrip.bin"));
+}
+
+/// curl's `LIST` and `NLST` of a root that holds the file `a.txt` and the
+/// directory `sub` with `deep.txt` in it.
+///
+/// # Panics
+/// When a listing shows anything else.
+pub fn curl_lists_a_and_sub(srv: &TestServer) {
+    let list = curl_ok(&[&srv.url("")]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with('-') && l.ends_with(" a.txt")),
+        "{list}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with('d') && l.ends_with(" sub")),
+        "{list}"
+    );
+
+    let nlst = curl_ok(&["--list-only", &srv.url("")]);
+    let mut names: Vec<&str> = nlst.lines().map(|l| l.trim_end_matches('\r')).collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "sub"]);
+
+    let sub = curl_ok(&["--list-only", &srv.url("sub/")]);
+    assert_eq!(sub.trim_end(), "deep.txt");
+}
+
+/// `LIST` lines parsed as `ls -l` lines, as a POSIX client parses them.
+///
+/// # Panics
+/// On a line the parser does not understand.
+pub fn parse_posix_list(lines: &[String]) -> Vec<ListFile> {
+    lines
+        .iter()
+        .map(|l| ListParser::parse_posix(l).unwrap_or_else(|e| panic!("{l:?}: {e:?}")))
+        .collect()
+}
