@@ -10,11 +10,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use suppaftp::FtpStream;
 use suppaftp::list::{File as ListFile, ListParser};
 
 use crate::{
-    PASSWORD, TestServer, USER, assert_same_file, assert_success, curl_ok, require_tool,
-    run_with_timeout, seeded_bytes, write_seeded,
+    PASSWORD, TestServer, USER, assert_file_is_seeded, assert_same_file, assert_success, curl_ok,
+    require_tool, run_with_timeout, seeded_bytes, write_seeded,
 };
 
 /// lftp's settings for a test: any failed command ends lftp with a
@@ -158,6 +159,31 @@ pub fn curl_lists_a_and_sub(srv: &TestServer) {
     assert_eq!(sub.trim_end(), "deep.txt");
 }
 
+/// curl downloads `name` into `dir` twice, over EPSV (its default) and
+/// PASV (`--disable-epsv`); each copy must be the `len` bytes of `seed`
+/// ([`crate::write_seeded`]).
+///
+/// # Panics
+/// When curl fails or a copy differs.
+pub fn curl_downloads_over_epsv_and_pasv(
+    srv: &TestServer,
+    name: &str,
+    dir: &Path,
+    seed: u64,
+    len: u64,
+) {
+    let url = srv.url(name);
+    for (i, extra) in [None, Some("--disable-epsv")].into_iter().enumerate() {
+        let out = dir.join(format!("down{i}.bin"));
+        let out_arg = out.to_string_lossy();
+        let mut args = vec!["-o", &*out_arg];
+        args.extend(extra);
+        args.push(&url);
+        curl_ok(&args);
+        assert_file_is_seeded(&out, seed, len);
+    }
+}
+
 /// `LIST` lines parsed as `ls -l` lines, as a POSIX client parses them.
 ///
 /// # Panics
@@ -167,4 +193,37 @@ pub fn parse_posix_list(lines: &[String]) -> Vec<ListFile> {
         .iter()
         .map(|l| ListParser::parse_posix(l).unwrap_or_else(|e| panic!("{l:?}: {e:?}")))
         .collect()
+}
+
+/// `MLSD` lines (RFC 3659 §7) parsed into their facts.
+///
+/// # Panics
+/// On a line the parser does not understand.
+pub fn parse_mlsd_list(lines: &[String]) -> Vec<ListFile> {
+    lines
+        .iter()
+        .map(|l| ListParser::parse_mlsd(l).unwrap_or_else(|e| panic!("{l:?}: {e:?}")))
+        .collect()
+}
+
+/// suppaftp's `LIST` of a root that holds `a.txt`, `with space.bin`
+/// (1,234 bytes) and the directory `dir` with only `inner.txt` in it: the
+/// names, kinds and size a POSIX parser reads, and `LIST dir`.
+///
+/// # Panics
+/// When a listing shows anything else.
+pub fn suppaftp_lists_the_root(ftp: &mut FtpStream) {
+    let lines = ftp.list(None).expect("LIST");
+    let files = parse_posix_list(&lines);
+    let mut names: Vec<&str> = files.iter().map(ListFile::name).collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "dir", "with space.bin"], "{lines:?}");
+    let kind = |name: &str| files.iter().find(|f| f.name() == name).expect(name);
+    let f = kind("with space.bin");
+    assert!(f.is_file() && f.size() == 1234, "{lines:?}");
+    assert!(kind("dir").is_directory(), "{lines:?}");
+
+    let lines = ftp.list(Some("dir")).expect("LIST dir");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].ends_with(" inner.txt"), "{lines:?}");
 }

@@ -10,7 +10,7 @@
 
 use std::fs;
 
-use ftpsh_tests::clients::curl_lists_a_and_sub;
+use ftpsh_tests::clients::{curl_downloads_over_epsv_and_pasv, curl_lists_a_and_sub};
 use ftpsh_tests::{
     TestServer, assert_file_is_seeded, assert_same_file, curl, curl_ok, seeded_bytes, write_seeded,
 };
@@ -32,16 +32,7 @@ fn download_and_upload() {
     write_seeded(&srv.path("down.bin"), 31, len);
     let local = tempfile::tempdir().unwrap();
 
-    // EPSV (curl's default) and PASV (--disable-epsv) both work.
-    for (i, extra) in [None, Some("--disable-epsv")].into_iter().enumerate() {
-        let out = local.path().join(format!("down{i}.bin"));
-        let mut args = vec!["-o", out.to_str().unwrap()];
-        args.extend(extra);
-        let url = srv.url("down.bin");
-        args.push(&url);
-        curl_ok(&args);
-        assert_file_is_seeded(&out, 31, len);
-    }
+    curl_downloads_over_epsv_and_pasv(&srv, "down.bin", local.path(), 31, len);
 
     let up = local.path().join("up.bin");
     write_seeded(&up, 32, (9 << 20) + 3);

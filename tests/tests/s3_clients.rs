@@ -22,7 +22,8 @@ use std::path::Path;
 use std::process::Output;
 
 use ftpsh_tests::clients::{
-    self, BACA_SAYA, build_mirror_tree, curl_lists_a_and_sub, lftp, lftp_ok, parse_posix_list,
+    self, BACA_SAYA, build_mirror_tree, curl_downloads_over_epsv_and_pasv, curl_lists_a_and_sub,
+    lftp, lftp_ok, parse_mlsd_list, suppaftp_lists_the_root,
 };
 use ftpsh_tests::s3::S3Prefix;
 use ftpsh_tests::{
@@ -30,7 +31,6 @@ use ftpsh_tests::{
     assert_same_file, assert_same_tree, curl, curl_ok, reply_code, seeded_bytes, tree,
     write_seeded,
 };
-use suppaftp::list::{File as ListFile, ListParser};
 
 /// The prefix `name` of the shared bucket and a daemon serving it; `None`
 /// when skipped.
@@ -110,16 +110,7 @@ fn curl_download_and_upload() {
     write_seeded(&seed, 31, len);
     s3.put(&[("down.bin", &seed)]);
 
-    // EPSV (curl's default) and PASV (--disable-epsv) both work.
-    for (i, extra) in [None, Some("--disable-epsv")].into_iter().enumerate() {
-        let out = local.path().join(format!("down{i}.bin"));
-        let mut args = vec!["-o", out.to_str().unwrap()];
-        args.extend(extra);
-        let url = srv.url("down.bin");
-        args.push(&url);
-        curl_ok(&args);
-        assert_file_is_seeded(&out, 31, len);
-    }
+    curl_downloads_over_epsv_and_pasv(&srv, "down.bin", local.path(), 31, len);
 
     let up = local.path().join("up.bin");
     write_seeded(&up, 32, (9 << 20) + 3);
@@ -408,29 +399,8 @@ fn suppaftp_listings_and_metadata() {
     s3.put_bytes("dir/inner.txt", b"x");
     let mut ftp = srv.login();
 
-    let lines = ftp.list(None).unwrap();
-    let files = parse_posix_list(&lines);
-    let mut names: Vec<&str> = files.iter().map(ListFile::name).collect();
-    names.sort();
-    assert_eq!(names, ["a.txt", "dir", "with space.bin"], "{lines:?}");
-    let f = files.iter().find(|f| f.name() == "with space.bin").unwrap();
-    assert!(f.is_file() && f.size() == 1234, "{lines:?}");
-    assert!(
-        files
-            .iter()
-            .find(|f| f.name() == "dir")
-            .unwrap()
-            .is_directory()
-    );
-    let lines = ftp.list(Some("dir")).unwrap();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].ends_with(" inner.txt"), "{lines:?}");
-    let mlsd: Vec<ListFile> = ftp
-        .mlsd(None)
-        .unwrap()
-        .iter()
-        .map(|l| ListParser::parse_mlsd(l).unwrap_or_else(|e| panic!("{l:?}: {e:?}")))
-        .collect();
+    suppaftp_lists_the_root(&mut ftp);
+    let mlsd = parse_mlsd_list(&ftp.mlsd(None).unwrap());
     let a = mlsd.iter().find(|f| f.name() == "a.txt").expect("a.txt");
     assert_eq!(a.size(), 6);
     assert!(

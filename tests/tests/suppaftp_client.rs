@@ -12,13 +12,13 @@ use std::fs;
 use std::io::BufReader;
 use std::time::{Duration, SystemTime};
 
-use ftpsh_tests::clients::parse_posix_list;
+use ftpsh_tests::clients::{parse_mlsd_list, suppaftp_lists_the_root};
 use ftpsh_tests::{
     PASSWORD, READER, READER_PASSWORD, SeededReader, TestServer, USER, assert_file_is_seeded,
     compare_streams, reply_code, seeded_bytes, write_seeded,
 };
 use suppaftp::FtpError;
-use suppaftp::list::{File as ListFile, ListParser};
+use suppaftp::list::ListParser;
 
 /// 48 MiB: far above any plausible single buffer, so a daemon that read
 /// files whole or lost a chunk boundary would show it.
@@ -108,27 +108,9 @@ fn listings() {
 
     let mut ftp = srv.login();
 
-    // LIST: `ls -l` lines that a POSIX parser understands.
-    let lines = ftp.list(None).unwrap();
-    let files = parse_posix_list(&lines);
-    let mut names: Vec<&str> = files.iter().map(ListFile::name).collect();
-    names.sort();
-    assert_eq!(names, ["a.txt", "dir", "with space.bin"], "{lines:?}");
-    let f = files.iter().find(|f| f.name() == "with space.bin").unwrap();
-    assert!(f.is_file());
-    assert_eq!(f.size(), 1234);
-    assert!(
-        files
-            .iter()
-            .find(|f| f.name() == "dir")
-            .unwrap()
-            .is_directory()
-    );
-
-    // LIST of a subdirectory, and of a single file.
-    let lines = ftp.list(Some("dir")).unwrap();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].ends_with(" inner.txt"), "{lines:?}");
+    // LIST, of the root and of `dir`: `ls -l` lines that a POSIX parser
+    // understands.
+    suppaftp_lists_the_root(&mut ftp);
 
     // NLST: bare names.
     let mut nlst = ftp.nlst(None).unwrap();
@@ -137,10 +119,7 @@ fn listings() {
 
     // MLSD (RFC 3659 §7): facts, exact size and UTC modify time.
     let mlsd = ftp.mlsd(None).unwrap();
-    let entries: Vec<ListFile> = mlsd
-        .iter()
-        .map(|l| ListParser::parse_mlsd(l).unwrap_or_else(|e| panic!("{l:?}: {e:?}")))
-        .collect();
+    let entries = parse_mlsd_list(&mlsd);
     let a = entries
         .iter()
         .find(|f| f.name() == "a.txt")
