@@ -5,9 +5,12 @@
 //! its own way; what the client does and must see is written once here.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
 use std::time::Duration;
 
 use suppaftp::FtpStream;
@@ -226,4 +229,81 @@ pub fn suppaftp_lists_the_root(ftp: &mut FtpStream) {
     let lines = ftp.list(Some("dir")).expect("LIST dir");
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].ends_with(" inner.txt"), "{lines:?}");
+}
+
+/// A `curl -T -` fed from a pipe whose `STOR` has begun: for the tests
+/// that kill a client in the middle of an upload.
+pub struct CurlUpload {
+    child: Child,
+    /// Kept open until the kill: curl waits for more input, not for EOF.
+    stdin: ChildStdin,
+}
+
+impl CurlUpload {
+    /// Starts `curl -T - url` (with `extra` arguments), feeds it `chunk`
+    /// bytes of `seed`, waits at most `timeout` for the server's `150`,
+    /// then feeds `chunk` bytes of `seed + 1`.
+    ///
+    /// # Panics
+    /// When curl cannot start or no `150` came.
+    pub fn start(url: &str, extra: &[&str], seed: u64, chunk: usize, timeout: Duration) -> Self {
+        let mut child = Command::new(require_tool("curl"))
+            .args(["-sS", "-v", "--max-time", "60"])
+            .args(extra)
+            .args(["-T", "-", url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start curl");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let mut stdin = child.stdin.take().expect("stdin piped");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        stdin
+            .write_all(&seeded_bytes(seed, chunk))
+            .and_then(|()| stdin.flush())
+            .expect("feed curl");
+        let mut seen = Vec::new();
+        let started = loop {
+            match rx.recv_timeout(timeout) {
+                Ok(line) => {
+                    let go = line.starts_with("< 150");
+                    seen.push(line);
+                    if go {
+                        break true;
+                    }
+                }
+                Err(_) => break false,
+            }
+        };
+        if !started {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("curl's STOR to {url} did not start: {seen:?}");
+        }
+        stdin
+            .write_all(&seeded_bytes(seed + 1, chunk))
+            .and_then(|()| stdin.flush())
+            .expect("feed curl");
+        Self { child, stdin }
+    }
+
+    /// `SIGKILL` (by PID): no `QUIT`, and both connections end with FINs,
+    /// the data connection as if the file were complete.
+    ///
+    /// # Panics
+    /// When curl cannot be killed.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill curl");
+        let _ = self.child.wait();
+        drop(self.stdin);
+    }
 }

@@ -9,18 +9,17 @@
 //! installs them: without them it skips loudly, and fails under CI.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use ftpsh_tests::clients::lftp_at;
+use ftpsh_tests::clients::{CurlUpload, lftp_at};
 use ftpsh_tests::{
     RawControl, assert_success, compare_streams, curl_ok, ftpshd_binary, require_tool,
     run_with_timeout, seeded_bytes, wait_until,
@@ -412,57 +411,17 @@ fn cluster_serves_one_bucket_through_the_balancer_and_survives_crashes() {
 /// then kills curl (SIGKILL: no QUIT, and the data connection ends as if
 /// the file were complete) and waits until an instance logged the transfer.
 fn killed_mid_stor(cluster: &Cluster, rel: &str) {
-    let mut child = Command::new(require_tool("curl"))
-        .args(["-sS", "-v", "--max-time", "60", "-T", "-"])
-        .arg(cluster.url(cluster.balancer, rel))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start curl");
-    let stderr = child.stderr.take().expect("stderr piped");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut stdin = child.stdin.take().expect("stdin piped");
-    // Well short of the old object's size and of a whole new one.
-    stdin
-        .write_all(&seeded_bytes(4, 64 << 10))
-        .expect("feed curl");
-    stdin.flush().expect("flush");
-    let mut seen = Vec::new();
-    let started = loop {
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => {
-                let go = line.starts_with("< 150");
-                seen.push(line);
-                if go {
-                    break true;
-                }
-            }
-            Err(_) => break false,
-        }
-    };
-    if !started {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("curl's STOR did not start: {seen:?}");
-    }
-    // A little more data once the transfer runs, then the crash.
-    stdin
-        .write_all(&seeded_bytes(5, 64 << 10))
-        .expect("feed curl");
-    stdin.flush().expect("flush");
+    // 64 KiB before and after the 150: well short of the old object's
+    // size and of a whole new one.
+    let upload = CurlUpload::start(
+        &cluster.url(cluster.balancer, rel),
+        &[],
+        4,
+        64 << 10,
+        Duration::from_secs(30),
+    );
     thread::sleep(Duration::from_millis(300));
-    child.kill().expect("kill curl");
-    let _ = child.wait();
-    drop(stdin);
+    upload.kill();
     // The instance logs every transfer, complete or aborted, in its
     // xferlog: the killed one is the second line naming `rel`.
     let logged = wait_until(Duration::from_secs(30), || cluster.xferlog_lines(rel) >= 2);
