@@ -17,33 +17,14 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_banner(port, deadline=30):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                if s.recv(64).startswith(b"220"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"no 220 on port {port} within {deadline} s")
+sys.path.insert(0, HERE)
+from ftpbench_common import free_port, stop_process, wait_banner  # noqa: E402
 
 
 class Daemon:
@@ -60,12 +41,7 @@ class Daemon:
         wait_banner(self.port)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, timeout=10)
 
 
 def small_files(d, count):
@@ -102,6 +78,10 @@ def main():
     daemons = {"A": Daemon(args.a, work, "A"), "B": Daemon(args.b, work, "B")}
     for d in daemons.values():
         shutil.copy(big, os.path.join(d.root, "big.bin"))
+    # Written back before the first round: a copy still dirty or under
+    # writeback when it is sent made its server's RETR rows several times
+    # slower (the second copy's, every round), whichever build served it.
+    os.sync()
     results = {k: {"STOR files/s": [], "RETR files/s": [], "DELE files/s": [],
                    "curl RETR MiB/s": [], "curl STOR MiB/s": []} for k in daemons}
     try:

@@ -50,20 +50,8 @@ USER, PASSWORD = "alice", "secret"
 FD_LIMIT = 20000
 
 sys.path.insert(0, HERE)
-from ftpbench_common import descendants, free_port, pss_kib  # noqa: E402
+from ftpbench_common import descendants, free_port, pss_kib, stop_process, wait_banner  # noqa: E402
 import seaweedfs  # noqa: E402
-
-
-def wait_banner(port, deadline=30):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                if s.recv(100).startswith(b"220"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"no FTP banner on port {port}")
 
 
 def fd_limit():
@@ -96,12 +84,7 @@ class Server:
     def stop(self):
         if self.proc and self.proc.poll() is None:
             kids = descendants(self.proc.pid)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
             for pid in kids:
                 try:
                     os.kill(pid, signal.SIGKILL)

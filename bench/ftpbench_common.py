@@ -23,6 +23,33 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_banner(port, deadline=30):
+    """Returns once 127.0.0.1:port answers with a 220 banner; exits the
+    benchmark if none came within `deadline` seconds."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                if s.recv(100).startswith(b"220"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"no FTP banner on port {port} within {deadline} s")
+
+
+def stop_process(proc, timeout=30):
+    """SIGTERM to `proc` (by its PID), then SIGKILL if it has not exited
+    within `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def ftpshd_path():
     path = os.environ.get("FTPSHD", os.path.join(REPO, "target", "release", "ftpshd"))
     if not os.path.isfile(path):
@@ -61,13 +88,7 @@ class Ftpshd:
         return [self.proc.pid]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 class Vsftpd:
@@ -122,12 +143,7 @@ class Vsftpd:
             # Session processes are its children; vsftpd's listener takes
             # them down with it when it gets SIGTERM, stragglers by PID.
             kids = descendants(self.proc.pid)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
             for pid in kids:
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -309,33 +309,6 @@ def main():
         def fpct(p, v=fin):
             return v[min(len(v) - 1, int(p * len(v)))] if v else None
 
-        fin = []
-        if args.pcap:
-            time.sleep(0.5)
-            procs[-1].terminate()
-            procs[-1].wait()
-            out = subprocess.run(["tcpdump", "-r", dump, "-n", "-tt"], capture_output=True,
-                                 check=True).stdout.decode()
-            events = []
-            for line in out.splitlines():
-                m = re.match(r"(\d+\.\d+) IP [\d.]+\.\d+ > [\d.]+\.(\d+):", line)
-                if m:
-                    events.append((float(m.group(1)), int(m.group(2)) == dport))
-            # Sessions are ~50 ms apart: a data FIN and a control end within
-            # 40 ms of each other are one killed client's.
-            i = 0
-            while i + 1 < len(events):
-                (t0, c0), (t1, c1) = events[i], events[i + 1]
-                if c0 != c1 and t1 - t0 < 0.04:
-                    fin.append(round(((t1 - t0) if not c0 else (t0 - t1)) * 1e6))
-                    i += 2
-                else:
-                    i += 1
-            fin.sort()
-
-        def fpct(p, v=fin):
-            return v[min(len(v) - 1, int(p * len(v)))] if v else None
-
         print(json.dumps({
             "haproxy": args.haproxy, "killed": done, "client_failures": failures,
             "committed": committed, "extra": args.extra,

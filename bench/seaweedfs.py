@@ -8,11 +8,12 @@ the `ftpshd --storage` URI and credentials for it. Stopped by its PID.
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
+
+from ftpbench_common import stop_process
 
 ACCESS_KEY, SECRET_KEY = "ftpsh-bench", "ftpsh-bench-secret"
 
@@ -120,11 +121,5 @@ class SeaweedFs:
         return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
