@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ftpsh_core::{Permissions, ReadBody, Storage, User, VirtualPath, WriteMode};
+use ftpsh_core::{Backend, Permissions, ReadBody, Storage, User, VirtualPath, WriteMode};
 use ftpsh_storage_opendal::testing::{ACCESS_KEY, SECRET_KEY, SeaweedFs};
 use ftpsh_storage_opendal::{Error, OpendalBackend, backend_from_uri};
 
@@ -35,6 +36,13 @@ fn pattern(n: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+/// A new bucket `bucket` on `weed` and the back-end over its `prefix`,
+/// with `options` (`&name=value...`) added to the URI.
+fn backend_in(weed: &SeaweedFs, bucket: &str, prefix: &str, options: &str) -> Arc<dyn Backend> {
+    weed.create_bucket(bucket).unwrap();
+    backend_from_uri(&format!("{}{options}", weed.uri(bucket, prefix))).unwrap()
 }
 
 fn read_from(s: &dyn Storage, path: &str, offset: u64) -> Vec<u8> {
@@ -105,8 +113,7 @@ fn multipart_upload_ranged_read_and_abort() {
     let Some(weed) = SeaweedFs::start_or_skip() else {
         return;
     };
-    weed.create_bucket("data").unwrap();
-    let backend = backend_from_uri(&weed.uri("data", "ftp/root")).unwrap();
+    let backend = backend_in(&weed, "data", "ftp/root", "");
     let s = backend.open_root(&user("alice")).unwrap();
 
     // 20 MiB: three 8 MiB parts, committed at the end only.
@@ -215,9 +222,7 @@ fn parts_in_flight_at_once() {
     let Some(weed) = SeaweedFs::start_or_skip() else {
         return;
     };
-    weed.create_bucket("parts").unwrap();
-    let uri = format!("{}&upload_parts=3", weed.uri("parts", ""));
-    let backend = backend_from_uri(&uri).unwrap();
+    let backend = backend_in(&weed, "parts", "", "&upload_parts=3");
     let s = backend.open_root(&user("alice")).unwrap();
     let big = pattern((40 << 20) + 5, 11);
     let reply = upload(&*s, "/big.bin", &big).commit();
@@ -237,8 +242,7 @@ fn tree_operations_and_prefixes() {
     let Some(weed) = SeaweedFs::start_or_skip() else {
         return;
     };
-    weed.create_bucket("tree").unwrap();
-    let backend = backend_from_uri(&weed.uri("tree", "")).unwrap();
+    let backend = backend_in(&weed, "tree", "", "");
     let alice = backend.open_root(&user("alice")).unwrap();
     let bob = backend.open_root(&user("bob")).unwrap();
     let names = |s: &dyn Storage, path: &str| -> Vec<String> {
@@ -391,8 +395,7 @@ fn concurrent_sessions() {
     let Some(weed) = SeaweedFs::start_or_skip() else {
         return;
     };
-    weed.create_bucket("many").unwrap();
-    let backend = backend_from_uri(&weed.uri("many", "")).unwrap();
+    let backend = backend_in(&weed, "many", "", "");
     let threads: Vec<_> = (0..8u64)
         .map(|i| {
             let backend = backend.clone();
@@ -430,8 +433,7 @@ fn a_store_dying_mid_transfer_is_an_error_not_a_short_file() {
     let Some(weed) = SeaweedFs::start_or_skip() else {
         return;
     };
-    weed.create_bucket("dying").unwrap();
-    let backend = backend_from_uri(&weed.uri("dying", "")).unwrap();
+    let backend = backend_in(&weed, "dying", "", "");
     let s = backend.open_root(&user("alice")).unwrap();
     let big = pattern(24 << 20, 5);
     assert_eq!(upload(&*s, "/big.bin", &big).commit().code.0, 226);
