@@ -247,6 +247,25 @@ fn v1_line(src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `h`, a whole header for `src` → `dst`, is undecided in every piece
+/// short of its end, and parsed exactly with `after` behind it.
+fn parses_in_any_pieces(
+    h: &[u8],
+    (src, dst): (SocketAddr, SocketAddr),
+    after: &[u8],
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    for n in 0..h.len() {
+        prop_assert_eq!(parse(&h[..n]), Ok(None));
+    }
+    let mut all = h.to_vec();
+    all.extend_from_slice(after);
+    let got = parse(&all).unwrap().unwrap();
+    prop_assert_eq!(got.len, h.len());
+    prop_assert_eq!(got.addresses, Some((src, dst)));
+    prop_assert_eq!(&all[got.len..], after);
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn v1_any_addresses_in_any_pieces(
@@ -255,15 +274,7 @@ proptest! {
     ) {
         let h = v1_line(src, dst);
         prop_assert!(h.len() <= MAX_V1);
-        for n in 0..h.len() {
-            prop_assert_eq!(parse(&h[..n]), Ok(None));
-        }
-        let mut all = h.clone();
-        all.extend_from_slice(&after);
-        let got = parse(&all).unwrap().unwrap();
-        prop_assert_eq!(got.len, h.len());
-        prop_assert_eq!(got.addresses, Some((src, dst)));
-        prop_assert_eq!(&all[got.len..], &after[..]);
+        parses_in_any_pieces(&h, (src, dst), &after)?;
     }
 
     #[test]
@@ -271,16 +282,7 @@ proptest! {
         (src, dst) in any_addresses(),
         after in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
-        let h = v2_tcp(src, dst);
-        for n in 0..h.len() {
-            prop_assert_eq!(parse(&h[..n]), Ok(None));
-        }
-        let mut all = h.clone();
-        all.extend_from_slice(&after);
-        let got = parse(&all).unwrap().unwrap();
-        prop_assert_eq!(got.len, h.len());
-        prop_assert_eq!(got.addresses, Some((src, dst)));
-        prop_assert_eq!(&all[got.len..], &after[..]);
+        parses_in_any_pieces(&v2_tcp(src, dst), (src, dst), &after)?;
     }
 
     /// Garbage never panics, and an answer is final: once some prefix is
