@@ -334,6 +334,16 @@ def curl(args, size):
     return float(speed) / 2**20
 
 
+def random_file(path, size):
+    """Writes `size` bytes from /dev/urandom to `path`, 8 MiB at a time."""
+    with open("/dev/urandom", "rb") as r, open(path, "wb") as w:
+        left = size
+        while left:
+            chunk = r.read(min(left, 8 << 20))
+            w.write(chunk)
+            left -= len(chunk)
+
+
 def url(srv, path):
     return f"ftp://{srv.user}:{srv.password}@127.0.0.1:{srv.port}/{path}"
 
@@ -361,12 +371,7 @@ def s3_section(local, s3, work, args, log, raw):
     size = args.s3_mib * 2**20
     src = os.path.join(work, "s3-big.bin")
     log(f"S3 rows: creating a {args.s3_mib} MiB file")
-    with open("/dev/urandom", "rb") as r, open(src, "wb") as w:
-        left = size
-        while left:
-            chunk = r.read(min(left, 8 << 20))
-            w.write(chunk)
-            left -= len(chunk)
+    random_file(src, size)
     pair = [local, s3]
     # SeaweedFS without ftpshd (curl's own S3 signing, one PUT, one GET of
     # the object): what the store itself gives on this machine.
@@ -530,12 +535,7 @@ def main():
             size = args.big_mib * 2**20
             src = os.path.join(work, "big.bin")
             log(f"creating a {args.big_mib} MiB file")
-            with open("/dev/urandom", "rb") as r, open(src, "wb") as w:
-                left = size
-                while left:
-                    chunk = r.read(min(left, 8 << 20))
-                    w.write(chunk)
-                    left -= len(chunk)
+            random_file(src, size)
             for s in servers:
                 dst = os.path.join(s.up, "big.bin")
                 shutil.copyfile(src, dst)
