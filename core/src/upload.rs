@@ -93,7 +93,7 @@ impl AtomicUpload {
     /// `NotFound`/`NotADirectory` when the directory is missing,
     /// `IsADirectory` when the target is a directory, `InvalidFilename` for
     /// the root, `StorageFull` when the disk is full (see
-    /// [`io_reply`] for their reply codes).
+    /// [`crate::io_reply`] for their reply codes).
     pub fn create(jail: &Jail, path: &VirtualPath) -> io::Result<Self> {
         Self::create_with(jail, path, None)
     }
