@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use suppaftp::FtpStream;
 use suppaftp::list::{File as ListFile, ListParser};
+use suppaftp::types::Features;
 
 use crate::{
-    PASSWORD, TestServer, USER, assert_file_is_seeded, assert_same_file, assert_success, curl_ok,
-    require_tool, run_with_timeout, seeded_bytes, write_seeded,
+    PASSWORD, TestServer, USER, assert_file_is_seeded, assert_same_file, assert_success, curl,
+    curl_ok, require_tool, run_with_timeout, seeded_bytes, write_seeded,
 };
 
 /// lftp's settings for a test: any failed command ends lftp with a
@@ -185,6 +186,40 @@ pub fn curl_downloads_over_epsv_and_pasv(
         curl_ok(&args);
         assert_file_is_seeded(&out, seed, len);
     }
+}
+
+/// curl's exit codes for the server's refusals: `530` on `PASS` is "login
+/// denied" (67), `550` on `RETR` "remote file not found" (78), `550` on
+/// `CWD` into a missing directory "access denied to remote resource" (9).
+///
+/// # Panics
+/// On another exit code.
+pub fn curl_refusals_have_exit_codes(srv: &TestServer) {
+    let url = format!("ftp://{USER}:wrong@127.0.0.1:{}/", srv.port());
+    let out = curl(&[&url]);
+    assert_eq!(out.status.code(), Some(67), "{out:?}");
+    let local = tempfile::tempdir().expect("temp dir");
+    let missing = local.path().join("m");
+    let out = curl(&["-o", &missing.to_string_lossy(), &srv.url("missing.bin")]);
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let out = curl(&[&srv.url("nodir/")]);
+    assert_eq!(out.status.code(), Some(9), "{out:?}");
+}
+
+/// The `FEAT` reply (RFC 2389), after checking that it offers the
+/// extensions every back-end has (SIZE, MDTM, REST, EPSV, UTF8, MLST).
+///
+/// # Panics
+/// When one is missing.
+pub fn feat_with_the_common_extensions(ftp: &mut FtpStream) -> Features {
+    let feat = ftp.feat().expect("FEAT");
+    for want in ["SIZE", "MDTM", "REST", "EPSV", "UTF8", "MLST"] {
+        assert!(
+            feat.keys().any(|k| k.eq_ignore_ascii_case(want)),
+            "FEAT lacks {want}: {feat:?}"
+        );
+    }
+    feat
 }
 
 /// `LIST` lines parsed as `ls -l` lines, as a POSIX client parses them.

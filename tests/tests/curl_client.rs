@@ -10,7 +10,9 @@
 
 use std::fs;
 
-use ftpsh_tests::clients::{curl_downloads_over_epsv_and_pasv, curl_lists_a_and_sub};
+use ftpsh_tests::clients::{
+    curl_downloads_over_epsv_and_pasv, curl_lists_a_and_sub, curl_refusals_have_exit_codes,
+};
 use ftpsh_tests::{
     TestServer, assert_file_is_seeded, assert_same_file, curl, curl_ok, seeded_bytes, write_seeded,
 };
@@ -134,22 +136,7 @@ fn resume_download_and_upload() {
 #[test]
 fn refusals_have_curls_exit_codes() {
     let srv = TestServer::start();
-    // 530 on PASS: "login denied" (67).
-    let url = format!("ftp://alice:wrong@127.0.0.1:{}/", srv.port());
-    let out = curl(&[&url]);
-    assert_eq!(out.status.code(), Some(67), "{out:?}");
-    // 550 on RETR: "remote file not found" (78).
-    let local = tempfile::tempdir().unwrap();
-    let out = curl(&[
-        "-o",
-        local.path().join("m").to_str().unwrap(),
-        &srv.url("missing.bin"),
-    ]);
-    assert_eq!(out.status.code(), Some(78), "{out:?}");
-    // 550 on CWD into a missing directory: "access denied to remote
-    // resource" (9).
-    let out = curl(&[&srv.url("nodir/")]);
-    assert_eq!(out.status.code(), Some(9), "{out:?}");
+    curl_refusals_have_exit_codes(&srv);
 }
 
 /// The issue's "files of hundreds of MiB, byte-identical": 300 MiB up and

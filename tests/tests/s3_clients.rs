@@ -23,7 +23,8 @@ use std::process::Output;
 
 use ftpsh_tests::clients::{
     self, BACA_SAYA, build_mirror_tree, curl_downloads_over_epsv_and_pasv, curl_lists_a_and_sub,
-    lftp, lftp_ok, parse_mlsd_list, suppaftp_lists_the_root,
+    curl_refusals_have_exit_codes, feat_with_the_common_extensions, lftp, lftp_ok, parse_mlsd_list,
+    suppaftp_lists_the_root,
 };
 use ftpsh_tests::s3::S3Prefix;
 use ftpsh_tests::{
@@ -232,18 +233,7 @@ fn curl_refusals() {
     let Some((s3, srv)) = start("curl-refusals") else {
         return;
     };
-    let url = format!("ftp://alice:wrong@127.0.0.1:{}/", srv.port());
-    let out = curl(&[&url]);
-    assert_eq!(out.status.code(), Some(67), "{out:?}");
-    let local = tempfile::tempdir().unwrap();
-    let out = curl(&[
-        "-o",
-        local.path().join("m").to_str().unwrap(),
-        &srv.url("missing.bin"),
-    ]);
-    assert_eq!(out.status.code(), Some(78), "{out:?}");
-    let out = curl(&[&srv.url("nodir/")]);
-    assert_eq!(out.status.code(), Some(9), "{out:?}");
+    curl_refusals_have_exit_codes(&srv);
 
     s3.put_bytes("f.txt", b"f");
     s3.put_bytes("full/inner.txt", b"inner");
@@ -445,15 +435,11 @@ fn suppaftp_listings_and_metadata() {
     assert_eq!(object(&s3, "a.txt"), b"new");
 
     // FEAT: what the store does, and not MFMT, which it cannot do.
-    let feat = ftp.feat().unwrap();
-    let keys: Vec<String> = feat.keys().map(|k| k.to_ascii_uppercase()).collect();
-    for want in ["SIZE", "MDTM", "REST", "EPSV", "UTF8", "MLST"] {
-        assert!(
-            keys.iter().any(|k| k == want),
-            "FEAT lacks {want}: {feat:?}"
-        );
-    }
-    assert!(!keys.iter().any(|k| k == "MFMT"), "FEAT has MFMT: {feat:?}");
+    let feat = feat_with_the_common_extensions(&mut ftp);
+    assert!(
+        !feat.keys().any(|k| k.eq_ignore_ascii_case("MFMT")),
+        "FEAT has MFMT: {feat:?}"
+    );
     ftp.quit().unwrap();
 }
 

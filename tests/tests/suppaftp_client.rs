@@ -12,7 +12,9 @@ use std::fs;
 use std::io::BufReader;
 use std::time::{Duration, SystemTime};
 
-use ftpsh_tests::clients::{parse_mlsd_list, suppaftp_lists_the_root};
+use ftpsh_tests::clients::{
+    feat_with_the_common_extensions, parse_mlsd_list, suppaftp_lists_the_root,
+};
 use ftpsh_tests::{
     PASSWORD, READER, READER_PASSWORD, SeededReader, TestServer, USER, assert_file_is_seeded,
     compare_streams, reply_code, seeded_bytes, write_seeded,
@@ -340,14 +342,7 @@ fn stor_replaces_an_existing_file() {
 fn feat_advertises_the_extensions() {
     let srv = TestServer::start();
     let mut ftp = srv.connect();
-    let feat = ftp.feat().unwrap();
-    let keys: Vec<String> = feat.keys().map(|k| k.to_ascii_uppercase()).collect();
-    for want in ["SIZE", "MDTM", "REST", "EPSV", "UTF8", "MLST"] {
-        assert!(
-            keys.iter().any(|k| k == want),
-            "FEAT lacks {want}: {feat:?}"
-        );
-    }
+    let feat = feat_with_the_common_extensions(&mut ftp);
     let rest = feat
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("REST"))
